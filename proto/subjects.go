@@ -1,0 +1,36 @@
+package proto
+
+// The JetStream streams, buckets and subjects Kiln uses. Triggers publish on them and workers consume from
+// them; nothing else links the two.
+const (
+	// StreamRuns holds RunRequested events until a worker acknowledges them.
+	StreamRuns = "KILN_RUNS"
+	// SubjectRunRequested carries a RunRequested for every run a trigger creates.
+	SubjectRunRequested = "kiln.runs.requested"
+	// ConsumerWorkers is the durable consumer every worker process pulls runs from.
+	ConsumerWorkers = "workers"
+
+	// StreamLogs holds the log chunks of runs while they are written, one subject per run.
+	StreamLogs = "KILN_LOGS"
+	// subjectLogPrefix starts the subject of a run's log chunks; LogSubject completes it.
+	subjectLogPrefix = "kiln.logs."
+
+	// subjectCancelPrefix starts the core NATS subject a cancel is announced on; CancelSubject completes it.
+	subjectCancelPrefix = "kiln.cancel."
+	// SubjectCancelAll matches every run's cancel subject; workers subscribe to it once.
+	SubjectCancelAll = subjectCancelPrefix + "*"
+)
+
+// LogSubject is the subject a run's log chunks are published on.
+func LogSubject(runID string) string { return subjectLogPrefix + runID }
+
+// CancelSubject is the core NATS subject a cancel of the run is announced on.
+func CancelSubject(runID string) string { return subjectCancelPrefix + runID }
+
+// RunIDFromCancelSubject returns the run ID a cancel subject names, or "" when subject is not one.
+func RunIDFromCancelSubject(subject string) string {
+	if len(subject) <= len(subjectCancelPrefix) || subject[:len(subjectCancelPrefix)] != subjectCancelPrefix {
+		return ""
+	}
+	return subject[len(subjectCancelPrefix):]
+}
