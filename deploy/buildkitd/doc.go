@@ -1,0 +1,8 @@
+// Package buildkitd supervises a buildkitd process on the machine Kiln runs on: it starts the daemon with the
+// OCI worker on overlayfs, restarts it whenever it exits, and stops it when Kiln stops.
+//
+// A single-machine Kiln runs one Supervisor and builds through its Addr; a multi-machine installation points
+// Kiln at remote BuildKit daemons instead. The child runs in its own process group and is sent SIGKILL by the
+// kernel if Kiln dies, so a killed Kiln leaves no buildkitd behind. buildkitd's OCI worker needs root here:
+// Run says so rather than start a daemon that cannot build.
+package buildkitd

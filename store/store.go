@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnbuild/kiln/proto"
+)
+
+// The buckets the store keeps. Only this package reads or writes them.
+const (
+	bucketRuns     = "kiln_runs"
+	bucketMeta     = "kiln_meta"
+	bucketContexts = "kiln_contexts"
+	bucketLogs     = "kiln_logs"
+)
+
+// The defaults a zero Config field stands for.
+const (
+	defaultLogMaxAge     = 48 * time.Hour
+	defaultContextMaxAge = 7 * 24 * time.Hour
+	runsDuplicateWindow  = 2 * time.Minute
+	logsDuplicateWindow  = 2 * time.Minute
+)
+
+// Config says how the store's buckets and streams are made.
+type Config struct {
+	Replicas      int           // JetStream replicas of every bucket and stream; 0 means 1
+	LogMaxAge     time.Duration // how long live log chunks stay on the log stream; 0 means 48h
+	ContextMaxAge time.Duration // how long uploaded contexts are kept; 0 means 7 days
+}
+
+// withDefaults returns cfg with its zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.LogMaxAge == 0 {
+		cfg.LogMaxAge = defaultLogMaxAge
+	}
+	if cfg.ContextMaxAge == 0 {
+		cfg.ContextMaxAge = defaultContextMaxAge
+	}
+	return cfg
+}
+
+// Store is Kiln's shared state on JetStream: runs, the run ID counter, build contexts and logs. It is safe
+// for concurrent use, and any number of Stores in any number of processes may share the same JetStream.
+type Store struct {
+	js       jetstream.JetStream
+	runs     jetstream.KeyValue
+	meta     jetstream.KeyValue
+	contexts jetstream.ObjectStore
+	logs     jetstream.ObjectStore
+	logStrm  jetstream.Stream
+}
+
+// Open creates (or updates, idempotently) the buckets and streams Kiln needs and returns a Store. Every
+// process calls it on every start, several at once if they like: each bucket and stream is made with a
+// create-or-update of the same configuration.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Replicas < 0 || cfg.LogMaxAge < 0 || cfg.ContextMaxAge < 0 {
+		return nil, proto.Errorf(proto.Invalid, "opening store: negative value in %+v", cfg)
+	}
+	s := &Store{js: js}
+
+	err := ensure(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        proto.StreamRuns,
+			Description: "Kiln run requests, held until a worker takes them",
+			Subjects:    []string{proto.SubjectRunRequested},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  runsDuplicateWindow,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "creating stream %s", proto.StreamRuns)
+	}
+
+	for _, kv := range []struct {
+		bucket string
+		into   *jetstream.KeyValue
+	}{{bucketRuns, &s.runs}, {bucketMeta, &s.meta}} {
+		err := ensure(ctx, func(ctx context.Context) error {
+			var err error
+			*kv.into, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:   kv.bucket,
+				History:  1,
+				Storage:  jetstream.FileStorage,
+				Replicas: cfg.Replicas,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, wrap(err, "creating bucket %s", kv.bucket)
+		}
+	}
+
+	for _, obj := range []struct {
+		bucket string
+		ttl    time.Duration
+		into   *jetstream.ObjectStore
+	}{{bucketContexts, cfg.ContextMaxAge, &s.contexts}, {bucketLogs, 0, &s.logs}} {
+		err := ensure(ctx, func(ctx context.Context) error {
+			var err error
+			*obj.into, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket:   obj.bucket,
+				TTL:      obj.ttl,
+				Storage:  jetstream.FileStorage,
+				Replicas: cfg.Replicas,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, wrap(err, "creating object store %s", obj.bucket)
+		}
+	}
+
+	err = ensure(ctx, func(ctx context.Context) error {
+		var err error
+		s.logStrm, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        proto.StreamLogs,
+			Description: "Kiln run logs while they are written, one subject per run",
+			Subjects:    []string{proto.LogSubject(">")},
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      cfg.LogMaxAge,
+			Duplicates:  logsDuplicateWindow,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "creating stream %s", proto.StreamLogs)
+	}
+	return s, nil
+}
+
+// ensure runs a create-or-update, trying again when another process created the same stream between this
+// one's update and create.
+func ensure(ctx context.Context, createOrUpdate func(ctx context.Context) error) error {
+	var err error
+	for range 3 {
+		err = createOrUpdate(ctx)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+	}
+	return err
+}
+
+// wrap says what was being done when err happened, once, and marks errors that mean NATS did not answer as
+// proto.Unavailable so that callers retry them. An error that already has a kind keeps it.
+func wrap(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	var perr *proto.Error
+	if !errors.As(err, &perr) && transient(err) {
+		return proto.Errorf(proto.Unavailable, "%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// transient reports whether err means NATS or JetStream did not answer, so that the same call may work later.
+func transient(err error) bool {
+	for _, target := range []error{
+		context.DeadlineExceeded,
+		nats.ErrTimeout,
+		nats.ErrNoResponders,
+		nats.ErrConnectionClosed,
+		nats.ErrConnectionReconnecting,
+		nats.ErrDisconnected,
+		jetstream.ErrNoStreamResponse,
+		jetstream.ErrNoHeartbeat,
+		jetstream.ErrConnectionClosed,
+		jetstream.ErrServerShutdown,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
