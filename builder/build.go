@@ -1,0 +1,200 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/cli/cli/config"
+	"github.com/kilnbuild/kiln/proto"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/tonistiigi/fsutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+)
+
+// Builder runs builds on one BuildKit daemon. It is safe for concurrent use.
+type Builder struct {
+	client *client.Client
+	addr   string
+}
+
+// reconnect is how the connection to buildkitd is retried while it is down. gRPC's default backoff grows to two
+// minutes, which would keep a Builder failing long after buildkitd is back; this caps it at a second.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 20 * time.Second,
+}
+
+// New returns a Builder for the buildkitd listening at addr ("unix:///run/buildkit/buildkitd.sock",
+// "tcp://host:1234"; "" is BuildKit's default socket). It does not wait for the daemon: a buildkitd that is down
+// now may come up later, and each call reports kind proto.Unavailable until it does.
+func New(ctx context.Context, addr string) (*Builder, error) {
+	c, err := client.New(ctx, addr, client.WithGRPCDialOption(grpc.WithConnectParams(reconnect)))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to buildkitd at %s: %w", addr, err)
+	}
+	return &Builder{client: c, addr: addr}, nil
+}
+
+// Close closes the connection to buildkitd.
+func (b *Builder) Close() error {
+	return b.client.Close()
+}
+
+// Ping checks that buildkitd answers and has a worker. An unreachable daemon is kind proto.Unavailable.
+func (b *Builder) Ping(ctx context.Context) error {
+	workers, err := b.client.ListWorkers(ctx)
+	if err != nil {
+		return proto.Errorf(proto.Unavailable, "asking buildkitd at %s for its workers: %s", b.addr, cause(err))
+	}
+	if len(workers) == 0 {
+		return proto.Errorf(proto.Unavailable, "buildkitd at %s has no workers", b.addr)
+	}
+	return nil
+}
+
+// Request is one docker build.
+type Request struct {
+	ContextDir string            // the extracted context
+	Dockerfile string            // relative to ContextDir; "" means "Dockerfile"
+	BuildArgs  map[string]string // passed as --build-arg
+	Target     string            // the stage to build; "" is the last one
+	Platform   string            // "os/arch[/variant]" or "" for the daemon's own
+	OutputDir  string            // an empty directory to export the OCI layout into
+}
+
+// BaseImage is an image a build started from, with the digest BuildKit resolved its reference to.
+type BaseImage struct {
+	Ref    string // the normalized reference, as in "docker.io/library/alpine:3"
+	Digest string // "sha256:..."
+}
+
+// Result is what a build produced.
+type Result struct {
+	Digest     string      // digest of the exported manifest (or index)
+	BaseImages []BaseImage // every base the solve resolved, in the order BuildKit reported them
+}
+
+// Build runs req through BuildKit's Dockerfile frontend and exports the image as an OCI layout directory in
+// req.OutputDir. BuildKit's progress goes to log in its plain form ("#5 [2/3] RUN ..."), errors included.
+//
+// A build that fails by its own fault (no Dockerfile, a syntax error, a base that cannot be resolved, a failing
+// RUN) is kind proto.Invalid, with BuildKit's cause as one line. A buildkitd that cannot be reached or that is
+// lost mid-build is kind proto.Unavailable, as is a build stopped because ctx was canceled (the error then also
+// matches context.Canceled or context.DeadlineExceeded). Either way the error is also the log's last line
+// ("ERROR: ..."). Private bases are pulled with the credentials of the docker config (~/.docker/config.json or
+// $DOCKER_CONFIG).
+func (b *Builder) Build(ctx context.Context, req Request, log io.Writer) (*Result, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	opt, err := solveOpt(req)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newProgress(log)
+	if err != nil {
+		return nil, fmt.Errorf("building %s: %w", req.ContextDir, err)
+	}
+	status := make(chan *client.SolveStatus)
+	done := p.consume(ctx, status)
+	resp, err := b.client.Solve(ctx, nil, opt, status) // closes status
+	<-done
+	if err != nil {
+		err = solveError(ctx, b.addr, err)
+		fmt.Fprintf(log, "ERROR: %v\n", err)
+		return nil, err
+	}
+	dgst := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
+	if dgst == "" {
+		return nil, fmt.Errorf("building %s: buildkitd exported no image digest", req.ContextDir)
+	}
+	return &Result{Digest: dgst, BaseImages: p.bases}, nil
+}
+
+// solveOpt turns req into BuildKit's solve options.
+func solveOpt(req Request) (client.SolveOpt, error) {
+	if req.ContextDir == "" || req.OutputDir == "" {
+		return client.SolveOpt{}, fmt.Errorf("building: a request needs both ContextDir and OutputDir")
+	}
+	dockerfile := req.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	if !filepath.IsLocal(dockerfile) {
+		return client.SolveOpt{}, proto.Errorf(proto.Invalid, "the Dockerfile path %q is not inside the build context", req.Dockerfile)
+	}
+	if entries, err := os.ReadDir(req.OutputDir); err == nil && len(entries) > 0 {
+		return client.SolveOpt{}, fmt.Errorf("building: the output directory %s is not empty", req.OutputDir)
+	}
+	contextFS, err := fsutil.NewFS(req.ContextDir)
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("opening the build context: %w", err)
+	}
+	dockerfileDir, err := dockerfileDir(req.ContextDir, dockerfile)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
+	dockerfileFS, err := fsutil.NewFS(dockerfileDir)
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("opening the Dockerfile's directory: %w", err)
+	}
+
+	attrs := map[string]string{"filename": filepath.Base(dockerfile)}
+	for k, v := range req.BuildArgs {
+		attrs["build-arg:"+k] = v
+	}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	if req.Platform != "" {
+		attrs["platform"] = req.Platform
+	}
+	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
+	return client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts: map[string]fsutil.FS{
+			"context":    contextFS,
+			"dockerfile": dockerfileFS,
+		},
+		Exports: []client.ExportEntry{{
+			Type:      client.ExporterOCI,
+			OutputDir: req.OutputDir,
+			Attrs:     map[string]string{"tar": "false"},
+		}},
+		Session: []session.Attachable{
+			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+				AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
+			}),
+		},
+	}, nil
+}
+
+// dockerfileDir returns the directory of dockerfile in contextDir, refusing one that is missing or that a
+// symbolic link takes outside the context.
+func dockerfileDir(contextDir, dockerfile string) (string, error) {
+	rel := filepath.Dir(dockerfile)
+	if rel == "." {
+		return contextDir, nil
+	}
+	root, err := filepath.EvalSymlinks(contextDir)
+	if err != nil {
+		return "", fmt.Errorf("opening the build context: %w", err)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(root, rel))
+	if err != nil {
+		return "", proto.Errorf(proto.Invalid, "reading the Dockerfile %s: the build context has no directory %s", dockerfile, rel)
+	}
+	if inside, err := filepath.Rel(root, dir); err != nil || !filepath.IsLocal(inside) {
+		return "", proto.Errorf(proto.Invalid, "reading the Dockerfile %s: %s is outside the build context", dockerfile, rel)
+	}
+	return dir, nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// stringList is a flag that may be given many times: -t a -t b.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// keyValues is a repeatable K=V flag: --build-arg A=1 --build-arg B=2.
+type keyValues map[string]string
+
+func (kv keyValues) String() string { return "" }
+func (kv keyValues) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	kv[k] = val
+	return nil
+}
+
+// newFlags returns a FlagSet for a verb that prints its usage to stderr and reports errors instead of exiting.
+func newFlags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: kiln %s\n\nFlags:\n", synopsis)
+		fs.SetOutput(os.Stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args with flags and positional arguments in any order, as `kiln build DIR -t x` should work,
+// and returns the positional ones. -h prints the usage.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				fs.Usage()
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// serverFlags adds --server and --token to a client verb.
+type serverFlags struct{ server, token string }
+
+func (s *serverFlags) add(fs *flag.FlagSet) {
+	server := os.Getenv("KILN_SERVER")
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	fs.StringVar(&s.server, "server", server, "Kiln server `URL` (or $KILN_SERVER)")
+	fs.StringVar(&s.token, "token", os.Getenv("KILN_TOKEN"), "bearer `token` for the server (or $KILN_TOKEN)")
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/kilnbuild/kiln/cmd/kiln/serve"
+)
+
+// serveCmd is `kiln serve`: it starts Kiln and runs until interrupted.
+func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := serve.DefaultConfig()
+	fs := newFlags("serve", "serve [flags]")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`DIR` for JetStream, the registry and buildkitd state")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "API `address`; empty runs no API")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS server or cluster `URL`; empty embeds one")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS `address`, for workers in other processes")
+	fs.StringVar(&cfg.BuildkitAddr, "buildkit-addr", "", "external buildkitd `address`; empty starts and supervises one")
+	fs.StringVar(&cfg.BuildkitdBin, "buildkitd", "", "buildkitd `binary` to supervise (default: next to kiln, then $PATH)")
+	fs.StringVar(&cfg.RegistryListen, "registry-listen", cfg.RegistryListen, "embedded OCI registry `address`; empty runs none")
+	fs.StringVar(&cfg.DefaultRegistry, "default-registry", "", "`host` for tags that name no registry (default: the embedded registry)")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "builds this process runs at once; 0 runs no worker")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "`file` holding the API's bearer token; required to listen beyond loopback")
+	fs.Int64Var(&cfg.MaxContextSize, "max-context-size", cfg.MaxContextSize, "largest build context accepted, in `bytes`, compressed or not")
+	fs.DurationVar(&cfg.AckWait, "ack-wait", cfg.AckWait, "how long a lost worker's run waits before another worker takes it")
+	fs.DurationVar(&cfg.PushBackoff, "push-backoff", cfg.PushBackoff, "first wait before a failed push is retried; doubles each retry")
+	logLevel := fs.String("log-level", "info", "`level` of the service log: debug, info, warn, error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	m := serve.New(cfg)
+	defer m.Close()
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "\nKiln is serving.\n")
+	if u := m.APIURL(); u != "" {
+		fmt.Fprintf(stderr, "  API:       %s\n", u)
+	}
+	if r := m.RegistryAddr(); r != "" {
+		fmt.Fprintf(stderr, "  registry:  %s (embedded)\n", r)
+	}
+	fmt.Fprintf(stderr, "  NATS:      %s\n", m.NATSURL())
+	if b := m.BuildkitAddr(); b != "" {
+		fmt.Fprintf(stderr, "  buildkitd: %s\n", b)
+	}
+	fmt.Fprintf(stderr, "  data:      %s\n\nTry: bin/kiln build -t base/busybox:1 examples/base\n", cfg.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "Stopping; runs in progress go back to the queue.")
+	if err := m.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "kiln serve: stopping: %v\n", err)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is what `kiln serve` is told on its command line.
+type Config struct {
+	// DataDir holds everything embedded parts keep: JetStream's files, the registry's blobs, buildkitd's state.
+	DataDir string
+	// Listen is the API's address; "" runs no API (a worker-only process).
+	Listen string
+	// NATSURL names an external NATS server or cluster; "" embeds one listening on NATSListen.
+	NATSURL    string
+	NATSListen string
+	// BuildkitAddr names an external buildkitd; "" starts and supervises one (BuildkitdBin, or found next to kiln).
+	BuildkitAddr string
+	BuildkitdBin string
+	// RegistryListen is the embedded registry's address; "" runs none.
+	RegistryListen string
+	// DefaultRegistry is given to tags that name no registry; "" means the embedded registry.
+	DefaultRegistry string
+	// Workers is how many builds this process runs at once; 0 runs no worker (an API-only process).
+	Workers int
+	// TokenFile holds the bearer token the API requires; needed to listen beyond loopback.
+	TokenFile string
+	// MaxContextSize bounds an uploaded build context, compressed or not.
+	MaxContextSize int64
+	// AckWait is how long a run's message waits for a lost worker before another takes it.
+	AckWait time.Duration
+	// PushBackoff is the first wait before a failed push is tried again; it doubles for each retry.
+	PushBackoff time.Duration
+	// ReadyTimeout bounds how long Run waits for buildkitd to answer before it reports ready anyway.
+	ReadyTimeout time.Duration
+	// Logger gets the service's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// DefaultConfig is `kiln serve` with no flags.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:        "/var/lib/kiln",
+		Listen:         "127.0.0.1:8080",
+		NATSListen:     "127.0.0.1:4222",
+		RegistryListen: "127.0.0.1:5000",
+		Workers:        2,
+		MaxContextSize: 1 << 30,
+		AckWait:        30 * time.Second,
+		PushBackoff:    time.Second,
+		ReadyTimeout:   60 * time.Second,
+	}
+}
+
+// token reads the API token, and refuses an API beyond loopback without one.
+func (c Config) token() (string, error) {
+	if c.TokenFile == "" {
+		if c.Listen != "" && !loopback(c.Listen) {
+			return "", fmt.Errorf("refusing to listen on %s without --token-file: Kiln runs the RUN steps of whatever "+
+				"it is sent, as root, and pushes to your registry, so an API reachable beyond this machine needs a token", c.Listen)
+		}
+		return "", nil
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading --token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", errors.New("--token-file " + c.TokenFile + " is empty")
+	}
+	return tok, nil
+}
+
+// loopback reports whether addr (host:port) can only be reached from this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

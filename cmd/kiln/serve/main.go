@@ -1,0 +1,346 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/kilnbuild/kiln/builder"
+	"github.com/kilnbuild/kiln/deploy/buildkitd"
+	"github.com/kilnbuild/kiln/deploy/natsd"
+	"github.com/kilnbuild/kiln/deploy/ociregistry"
+	"github.com/kilnbuild/kiln/scheduler"
+	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/trigger/api"
+)
+
+// Main is one Kiln process. Run starts it; Close stops it, and must be called even when Run fails.
+type Main struct {
+	cfg Config
+	log *slog.Logger
+
+	natsd      *natsd.Server
+	nc         *nats.Conn
+	registry   *ociregistry.Registry
+	supervisor *buildkitd.Supervisor
+	builder    *builder.Builder
+	worker     *scheduler.Worker
+	httpServer *http.Server
+	apiAddr    string
+	natsURL    string
+	bkAddr     string
+
+	stop      context.CancelFunc // ends the background parts: supervisor, worker
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New returns a Main for cfg; nothing starts until Run.
+//
+// BuildKit's client and distribution log through logrus's process-wide logger (BuildKit's OCI layout store
+// warns about fsverity on every export, for one); a service's log is its slog.Logger, so New turns logrus
+// down to errors.
+func New(cfg Config) *Main {
+	logrus.SetLevel(logrus.ErrorLevel)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Main{cfg: cfg, log: log}
+}
+
+// Run starts every part and returns once Kiln serves: the API answers and, when this process has workers,
+// buildkitd answered (or ReadyTimeout passed, in which case /readyz says what is missing).
+func (m *Main) Run(ctx context.Context) error {
+	token, err := m.cfg.token()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("making the data directory: %w", err)
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop = stop
+
+	js, err := m.startNATS(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, js, store.Config{})
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	if err := m.startRegistry(ctx); err != nil {
+		return err
+	}
+	if m.cfg.Workers > 0 {
+		if err := m.startWorker(ctx, bg, js, st); err != nil {
+			return err
+		}
+	}
+	if m.cfg.Listen != "" {
+		if err := m.startAPI(st, js, token); err != nil {
+			return err
+		}
+	}
+	m.waitReady(ctx)
+	return nil
+}
+
+func (m *Main) startNATS(ctx context.Context) (jetstream.JetStream, error) {
+	m.natsURL = m.cfg.NATSURL
+	if m.natsURL == "" {
+		host, port, err := splitHostPort(m.cfg.NATSListen)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-listen: %w", err)
+		}
+		m.natsd, err = natsd.Start(ctx, natsd.Config{Dir: filepath.Join(m.cfg.DataDir, "nats"), Host: host, Port: port})
+		if err != nil {
+			return nil, fmt.Errorf("starting embedded NATS: %w", err)
+		}
+		m.natsURL = m.natsd.ClientURL()
+		m.log.Info("NATS JetStream embedded", "url", m.natsURL, "dir", filepath.Join(m.cfg.DataDir, "nats"))
+	}
+	nc, err := nats.Connect(m.natsURL, nats.Name("kiln"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", m.natsURL, err)
+	}
+	m.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	if m.natsd == nil {
+		m.log.Info("NATS JetStream external", "url", m.natsURL)
+	}
+	return js, nil
+}
+
+func (m *Main) startRegistry(ctx context.Context) error {
+	if m.cfg.RegistryListen == "" {
+		return nil
+	}
+	reg, err := ociregistry.Start(ctx, ociregistry.Config{Dir: filepath.Join(m.cfg.DataDir, "registry"), Addr: m.cfg.RegistryListen})
+	if err != nil {
+		return fmt.Errorf("starting the embedded registry: %w", err)
+	}
+	m.registry = reg
+	if m.cfg.DefaultRegistry == "" {
+		m.cfg.DefaultRegistry = reg.Addr()
+	}
+	m.log.Info("OCI registry embedded", "addr", reg.Addr(), "dir", filepath.Join(m.cfg.DataDir, "registry"))
+	return nil
+}
+
+func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *store.Store) error {
+	m.bkAddr = m.cfg.BuildkitAddr
+	if m.bkAddr == "" {
+		if err := m.startBuildkitd(bg); err != nil {
+			return err
+		}
+	}
+	b, err := builder.New(ctx, m.bkAddr)
+	if err != nil {
+		return fmt.Errorf("connecting to buildkitd at %s: %w", m.bkAddr, err)
+	}
+	m.builder = b
+	workDir := filepath.Join(m.cfg.DataDir, "work")
+	if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return fmt.Errorf("making the work directory: %w", err)
+	}
+	m.worker = &scheduler.Worker{
+		JS:             js,
+		Conn:           m.nc,
+		Store:          st,
+		Builder:        b,
+		Name:           workerName(),
+		Concurrency:    m.cfg.Workers,
+		AckWait:        m.cfg.AckWait,
+		WorkDir:        workDir,
+		MaxContextSize: m.cfg.MaxContextSize,
+		PushOptions:    builder.PushOptions{Backoff: m.cfg.PushBackoff},
+		Logger:         m.log.With("part", "worker"),
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.worker.Run(bg); err != nil {
+			m.log.Error("worker stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (m *Main) startBuildkitd(bg context.Context) error {
+	bin := m.cfg.BuildkitdBin
+	if bin == "" {
+		var err error
+		if bin, err = buildkitd.FindBinary("buildkitd"); err != nil {
+			return err
+		}
+	}
+	root := filepath.Join(m.cfg.DataDir, "buildkit")
+	logFile, err := os.OpenFile(filepath.Join(m.cfg.DataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening buildkitd's log: %w", err)
+	}
+	m.bkAddr = "unix://" + filepath.Join(m.cfg.DataDir, "buildkitd.sock")
+	m.supervisor = buildkitd.New(buildkitd.Config{Bin: bin, Root: root, Addr: m.bkAddr, Stderr: logFile})
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer logFile.Close()
+		if err := m.supervisor.Run(bg); err != nil {
+			m.log.Error("buildkitd supervisor stopped", "err", err)
+		}
+	}()
+	m.log.Info("buildkitd supervised", "addr", m.bkAddr, "bin", bin, "log", logFile.Name())
+	return nil
+}
+
+func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token string) error {
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening for the API on %s: %w", m.cfg.Listen, err)
+	}
+	srv := api.NewServer(api.Config{
+		DefaultRegistry: m.cfg.DefaultRegistry,
+		MaxContextSize:  m.cfg.MaxContextSize,
+		Token:           token,
+		Ready:           m.ready,
+	}, st, js, m.nc, m.log.With("part", "api"))
+	m.apiAddr = ln.Addr().String()
+	m.httpServer = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("API stopped", "err", err)
+		}
+	}()
+	m.log.Info("API listening", "url", m.APIURL())
+	return nil
+}
+
+// ready is /readyz: NATS connected, and buildkitd answering when this process builds.
+func (m *Main) ready(ctx context.Context) error {
+	if !m.nc.IsConnected() {
+		return fmt.Errorf("not connected to NATS at %s (%s)", m.natsURL, m.nc.Status())
+	}
+	if m.worker != nil {
+		if err := m.worker.Ready(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitReady waits, up to ReadyTimeout, for the worker to find buildkitd answering.
+func (m *Main) waitReady(ctx context.Context) {
+	if m.worker == nil {
+		return
+	}
+	deadline := time.Now().Add(m.cfg.ReadyTimeout)
+	for m.worker.Ready() != nil && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := m.worker.Ready(); err != nil {
+		m.log.Warn("not ready yet; runs wait in the queue", "reason", err)
+		return
+	}
+	m.log.Info("buildkitd answers", "addr", m.bkAddr)
+}
+
+// Close stops every part, in the reverse of the order Run started them. Runs in progress go back to the queue.
+// Calling it again does nothing.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
+	var errs []error
+	if m.httpServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.httpServer.Shutdown(ctx))
+		cancel()
+	}
+	if m.stop != nil {
+		m.stop()
+	}
+	m.wg.Wait()
+	if m.builder != nil {
+		errs = append(errs, m.builder.Close())
+	}
+	if m.nc != nil {
+		m.nc.Close()
+	}
+	if m.registry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.registry.Close(ctx))
+		cancel()
+	}
+	if m.natsd != nil {
+		m.natsd.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// APIURL is the API's base URL, or "" when this process serves no API.
+func (m *Main) APIURL() string {
+	if m.apiAddr == "" {
+		return ""
+	}
+	return "http://" + m.apiAddr
+}
+
+// RegistryAddr is the embedded registry's host:port, or "" when there is none.
+func (m *Main) RegistryAddr() string {
+	if m.registry == nil {
+		return ""
+	}
+	return m.registry.Addr()
+}
+
+// NATSURL is the NATS server this process uses.
+func (m *Main) NATSURL() string { return m.natsURL }
+
+// BuildkitAddr is the buildkitd this process builds with.
+func (m *Main) BuildkitAddr() string { return m.bkAddr }
+
+// Supervisor is the buildkitd supervisor, or nil when buildkitd is external.
+func (m *Main) Supervisor() *buildkitd.Supervisor { return m.supervisor }
+
+// workerName is unique per process and per Main: host, pid and a random suffix.
+func workerName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var n int
+	if _, err := fmt.Sscanf(port, "%d", &n); err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number", port)
+	}
+	return host, n, nil
+}

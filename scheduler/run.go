@@ -1,0 +1,249 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	gproto "google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kilnbuild/kiln/builder"
+	"github.com/kilnbuild/kiln/proto"
+)
+
+// errNothingToDo says a delivered run needs no work: it has ended already, or another attempt owns it.
+var errNothingToDo = errors.New("nothing to do")
+
+// handle takes one delivered RunRequested through to an acknowledged message: the run ends with a terminal
+// status, or goes back to the queue with a Nak.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	var ev proto.RunRequested
+	if err := gproto.Unmarshal(msg.Data(), &ev); err != nil || ev.GetRunId() == "" {
+		w.Logger.Error("dropping a malformed run request", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	id := ev.GetRunId()
+	run, err := w.claim(ctx, id)
+	switch {
+	case errors.Is(err, errNothingToDo):
+		_ = msg.Ack()
+		return
+	case proto.ErrorCode(err) == proto.NotFound:
+		w.Logger.Error("dropping a request for a run with no record", "run", id)
+		_ = msg.Term()
+		return
+	case err != nil:
+		w.Logger.Warn("claiming a run; it stays on the queue", "run", id, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if proto.Terminal(run.GetStatus()) { // canceled, or given up on, while claiming
+		w.close(ctx, run)
+		_ = msg.Ack()
+		return
+	}
+
+	started := time.Now()
+	w.Logger.Info("run started", "run", id, "attempt", run.GetAttempt())
+	lw := w.Store.LogWriter(id)
+	buildCtx, images, runErr := w.attempt(ctx, msg, run, lw)
+	out := outcomeOf(buildCtx, runErr, time.Duration(run.GetSpec().GetTimeoutSeconds())*time.Second)
+
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if out.requeue {
+		fmt.Fprintf(lw, "\nAttempt %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), out.message)
+	} else if out.message != "" {
+		fmt.Fprintf(lw, "\nRun %s %s: %s\n", id, ended[out.status], out.message)
+	}
+	if err := lw.Close(fctx); err != nil {
+		w.Logger.Warn("writing the run's log", "run", id, "err", err)
+	}
+	if out.requeue {
+		w.requeue(fctx, msg, run)
+		w.Logger.Info("run handed back", "run", id, "reason", out.message)
+		return
+	}
+	final, err := w.Store.UpdateRun(fctx, id, func(r *proto.Run) error {
+		if r.GetStatus() != proto.Status_RUNNING || r.GetAttempt() != run.GetAttempt() {
+			return errNothingToDo // another attempt owns the run now
+		}
+		r.Status = out.status
+		r.Error = out.message
+		r.Images = images
+		r.FinishedAt = timestamppb.Now()
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNothingToDo):
+		_ = msg.Ack()
+		return
+	case err != nil:
+		w.Logger.Error("recording how a run ended; it will be delivered again", "run", id, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	w.close(fctx, final)
+	_ = msg.Ack()
+	w.Logger.Info("run ended", "run", id, "status", final.GetStatus().String(), "took", time.Since(started).Round(time.Millisecond))
+}
+
+// claim moves a queued run to Running under this worker, and counts the attempt. A run found Running was left
+// by a worker that died; after MaxAttempts of those it ends Error instead.
+func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
+	return w.Store.UpdateRun(ctx, id, func(r *proto.Run) error {
+		switch {
+		case proto.Terminal(r.GetStatus()):
+			return errNothingToDo
+		case r.GetCancelRequested():
+			r.Status = proto.Status_CANCELED
+			r.Error = "canceled by request"
+			r.FinishedAt = timestamppb.Now()
+			return nil
+		case r.GetStatus() == proto.Status_RUNNING && int(r.GetAttempt()) >= w.MaxAttempts:
+			r.Status = proto.Status_ERROR
+			r.Error = fmt.Sprintf("the worker running it was lost %d times (last %s); Kiln gave up on it", r.GetAttempt(), r.GetWorker())
+			r.FinishedAt = timestamppb.Now()
+			return nil
+		}
+		r.Status = proto.Status_RUNNING
+		r.Attempt++
+		r.Worker = w.Name
+		r.StartedAt = timestamppb.Now()
+		return nil
+	})
+}
+
+// attempt builds and pushes the run once. It returns the context the build ran under, whose cause tells a
+// cancel, a timeout and a shutdown apart, with the pushed images and the error the attempt ended with.
+func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run, log io.Writer) (context.Context, []*proto.Image, error) {
+	id, spec := run.GetId(), run.GetSpec()
+	buildCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stop(nil)
+	unhook := context.AfterFunc(ctx, func() { stop(errShutdown) })
+	defer unhook()
+	if spec.GetTimeoutSeconds() > 0 {
+		var cancel context.CancelFunc
+		buildCtx, cancel = context.WithTimeoutCause(buildCtx, time.Duration(spec.GetTimeoutSeconds())*time.Second, errTimeout)
+		defer cancel()
+	}
+	w.track(id, stop)
+	defer w.untrack(id)
+	defer w.heartbeat(buildCtx, msg, id, stop)()
+
+	if run.GetAttempt() > 1 {
+		fmt.Fprintf(log, "\nAttempt %d, on worker %s: the previous attempt did not finish.\n", run.GetAttempt(), w.Name)
+	}
+	images, err := w.build(buildCtx, run, log)
+	return buildCtx, images, err
+}
+
+// build fetches the context, solves and pushes.
+func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*proto.Image, error) {
+	spec := run.GetSpec()
+	dir, err := os.MkdirTemp(w.WorkDir, run.GetId()+"-")
+	if err != nil {
+		return nil, fmt.Errorf("making the run's work directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	contextDir, layoutDir := filepath.Join(dir, "context"), filepath.Join(dir, "oci")
+	for _, d := range []string{contextDir, layoutDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, fmt.Errorf("making the run's work directory: %w", err)
+		}
+	}
+	if err := w.fetchContext(ctx, spec.GetContextObject(), contextDir); err != nil {
+		return nil, err
+	}
+	res, err := w.Builder.Build(ctx, builder.Request{
+		ContextDir: contextDir,
+		Dockerfile: spec.GetDockerfile(),
+		BuildArgs:  spec.GetBuildArgs(),
+		Target:     spec.GetTarget(),
+		Platform:   spec.GetPlatform(),
+		OutputDir:  layoutDir,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	if !spec.GetPush() || len(spec.GetTags()) == 0 {
+		fmt.Fprintf(log, "\nBuilt %s; nothing pushed (no tags, or push off).\n", res.Digest)
+		return nil, nil
+	}
+	return builder.Push(ctx, layoutDir, spec.GetTags(), log, w.PushOptions)
+}
+
+// fetchContext unpacks the run's context archive from the store into dir.
+func (w *Worker) fetchContext(ctx context.Context, name, dir string) error {
+	rc, err := w.Store.OpenContext(ctx, name)
+	if err != nil {
+		if proto.ErrorCode(err) == proto.NotFound {
+			return proto.Errorf(proto.NotFound, "the run's build context is no longer in the store: %w", err)
+		}
+		return proto.Errorf(proto.Unavailable, "fetching the build context: %w", err)
+	}
+	defer rc.Close()
+	if err := builder.Extract(ctx, rc, dir, w.MaxContextSize); err != nil {
+		return fmt.Errorf("unpacking the build context: %w", err)
+	}
+	return nil
+}
+
+// heartbeat tells JetStream the run is in progress, a few times per AckWait, and watches the record for a
+// cancel that the core NATS announcement may have missed. The returned func stops it.
+func (w *Worker) heartbeat(ctx context.Context, msg jetstream.Msg, id string, stop context.CancelCauseFunc) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(w.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			_ = msg.InProgress()
+			if r, err := w.Store.Run(ctx, id); err == nil && r.GetCancelRequested() {
+				stop(errCanceled)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// requeue puts a run this worker could not finish back on the queue, Queued, for any worker to take.
+func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, run *proto.Run) {
+	_, err := w.Store.UpdateRun(ctx, run.GetId(), func(r *proto.Run) error {
+		if r.GetStatus() != proto.Status_RUNNING || r.GetAttempt() != run.GetAttempt() {
+			return errNothingToDo
+		}
+		r.Status = proto.Status_QUEUED
+		r.Worker = ""
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNothingToDo) {
+		w.Logger.Warn("putting a run back on the queue", "run", run.GetId(), "err", err)
+	}
+	_ = msg.NakWithDelay(time.Second)
+}
+
+// close finishes a terminal run's log and drops its context archive.
+func (w *Worker) close(ctx context.Context, run *proto.Run) {
+	if err := w.Store.FinishLog(ctx, run.GetId()); err != nil {
+		w.Logger.Warn("closing the run's log", "run", run.GetId(), "err", err)
+	}
+	if err := w.Store.DeleteContext(ctx, run.GetSpec().GetContextObject()); err != nil {
+		w.Logger.Warn("deleting the run's context", "run", run.GetId(), "err", err)
+	}
+}

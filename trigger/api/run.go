@@ -1,0 +1,131 @@
+package api
+
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kilnbuild/kiln/proto"
+)
+
+// Run is a run as the API shows it: the JSON answer of GET /v1/runs/{id} and of every call that changes a run.
+type Run struct {
+	ID string `json:"id"`
+	// Status is one of Queued, Running, Succeeded, Failed, Canceled, Error and Timeout.
+	Status string `json:"status"`
+	// Trigger is what started the run: manual, commit, pull_request, tag, base_image or timer.
+	Trigger    string     `json:"trigger"`
+	QueuedAt   *time.Time `json:"queuedAt,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Images     []Image    `json:"images,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Attempt    int        `json:"attempt,omitempty"`
+	// CancelRequested is set while a cancel of a Running run waits for its worker to stop the build.
+	CancelRequested bool `json:"cancelRequested,omitempty"`
+	// Request is what was asked for, with the tags as rendered and qualified at submission.
+	Request BuildRequest `json:"request"`
+}
+
+// Image is one reference a run pushed and the digest the registry stored it under.
+type Image struct {
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+}
+
+// BuildRequest is what a submission asks for: the "request" part of POST /v1/runs. Its zero values mean the
+// defaults: Dockerfile "Dockerfile", Push true, Timeout 3600 seconds.
+type BuildRequest struct {
+	// Dockerfile is the Dockerfile's path inside the build context.
+	Dockerfile string `json:"dockerfile,omitempty"`
+	// Tags are image references, each a Go template over {{.Run.ID}}, {{.Run.Date}} and {{.Run.Registry}}.
+	// A tag that names no registry gets the server's default one.
+	Tags      []string          `json:"tags,omitempty"`
+	BuildArgs map[string]string `json:"buildArgs,omitempty"`
+	Target    string            `json:"target,omitempty"`
+	Platform  string            `json:"platform,omitempty"`
+	// Push says whether to push the tags once built; nil means true.
+	Push *bool `json:"push,omitempty"`
+	// Timeout is the most seconds the build may take, 1 to 86400; 0 means 3600.
+	Timeout int `json:"timeout,omitempty"`
+}
+
+// statusNames holds the name of every status the API shows, indexed by proto.Status.
+var statusNames = map[proto.Status]string{
+	proto.Status_QUEUED:    "Queued",
+	proto.Status_RUNNING:   "Running",
+	proto.Status_SUCCEEDED: "Succeeded",
+	proto.Status_FAILED:    "Failed",
+	proto.Status_CANCELED:  "Canceled",
+	proto.Status_ERROR:     "Error",
+	proto.Status_TIMEOUT:   "Timeout",
+}
+
+// StatusName returns the name the API gives status s, such as "Succeeded", or "Unspecified" for a status it
+// does not know.
+func StatusName(s proto.Status) string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return "Unspecified"
+}
+
+// ParseStatus returns the status a name stands for, ignoring case: "succeeded" and "Succeeded" are both
+// proto.Status_SUCCEEDED. An unknown name is a proto.Invalid error that lists the known ones.
+func ParseStatus(name string) (proto.Status, error) {
+	for s, n := range statusNames {
+		if strings.EqualFold(n, name) {
+			return s, nil
+		}
+	}
+	return 0, proto.Errorf(proto.Invalid,
+		"unknown status %q: want queued, running, succeeded, failed, canceled, error or timeout", name)
+}
+
+// triggerName returns the API's name of a trigger, such as "manual" or "pull_request".
+func triggerName(t proto.Trigger) string {
+	if t == proto.Trigger_TRIGGER_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(t.String())
+}
+
+// RunFromProto returns the API's view of the record r.
+func RunFromProto(r *proto.Run) *Run {
+	spec := r.GetSpec()
+	push := spec.GetPush()
+	out := &Run{
+		ID:              r.GetId(),
+		Status:          StatusName(r.GetStatus()),
+		Trigger:         triggerName(r.GetTrigger()),
+		QueuedAt:        timeOf(r.GetQueuedAt()),
+		StartedAt:       timeOf(r.GetStartedAt()),
+		FinishedAt:      timeOf(r.GetFinishedAt()),
+		Error:           r.GetError(),
+		Attempt:         int(r.GetAttempt()),
+		CancelRequested: r.GetCancelRequested(),
+		Request: BuildRequest{
+			Dockerfile: spec.GetDockerfile(),
+			Tags:       spec.GetTags(),
+			BuildArgs:  spec.GetBuildArgs(),
+			Target:     spec.GetTarget(),
+			Platform:   spec.GetPlatform(),
+			Push:       &push,
+			Timeout:    int(spec.GetTimeoutSeconds()),
+		},
+	}
+	for _, im := range r.GetImages() {
+		out.Images = append(out.Images, Image{Reference: im.GetReference(), Digest: im.GetDigest()})
+	}
+	return out
+}
+
+// timeOf returns ts as a UTC time, or nil when it is unset.
+func timeOf(ts *timestamppb.Timestamp) *time.Time {
+	if ts == nil {
+		return nil
+	}
+	t := ts.AsTime().UTC()
+	return &t
+}

@@ -1,0 +1,62 @@
+package api
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnbuild/kiln/proto"
+)
+
+func TestRenderTags(t *testing.T) {
+	queued := time.Date(2026, 12, 31, 23, 59, 58, 0, time.FixedZone("CET", 3600)) // 22:59:58 UTC
+	tests := []struct {
+		name     string
+		tag      string
+		registry string
+		want     string
+	}{
+		{"run ID", "app:{{.Run.ID}}", "registry.local", "registry.local/app:k7"},
+		{"date in UTC", "app:{{.Run.Date}}", "registry.local", "registry.local/app:20261231-225958z"},
+		{"registry", "{{.Run.Registry}}/app:1", "registry.local:5000", "registry.local:5000/app:1"},
+		{"default registry before a repository", "acme/app:1", "registry.local", "registry.local/acme/app:1"},
+		{"explicit host kept", "ghcr.io/acme/app:{{.Run.ID}}", "registry.local", "ghcr.io/acme/app:k7"},
+		{"explicit host and port kept", "reg:5000/app:1", "registry.local", "reg:5000/app:1"},
+		{"localhost kept", "localhost/app:1", "registry.local", "localhost/app:1"},
+		{"no default registry, explicit host", "ghcr.io/app:1", "", "ghcr.io/app:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := renderTags([]string{tt.tag}, "k7", queued, tt.registry)
+			if err != nil || len(got) != 1 || got[0] != tt.want {
+				t.Errorf("renderTags(%q) = %q, %v, want %q", tt.tag, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderTagsErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		tag      string
+		registry string
+		want     string // in the message
+	}{
+		{"does not parse", "app:{{.Run.ID", "registry.local", "not a valid template"},
+		{"unknown field", "app:{{.Run.Branch}}", "registry.local", "Branch"},
+		{"unknown top-level field", "app:{{.Commit}}", "registry.local", "Commit"},
+		{"bad characters", "app:a b", "registry.local", "not a valid image reference"},
+		{"no tag", "acme/app", "registry.local", "not a valid image reference"},
+		{"no registry and none by default", "acme/app:1", "", "not a valid image reference"},
+		{"empty", "", "registry.local", "not a valid image reference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := renderTags([]string{"ghcr.io/ok:1", tt.tag}, "k7", testNow, tt.registry)
+			if proto.ErrorCode(err) != proto.Invalid || !strings.Contains(err.Error(), tt.want) ||
+				!strings.Contains(err.Error(), "tag \""+tt.tag+"\"") {
+				t.Errorf("renderTags(%q) = %v, want invalid naming the tag and %q", tt.tag, err, tt.want)
+			}
+		})
+	}
+}
