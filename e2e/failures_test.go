@@ -28,7 +28,7 @@ func TestBuildFailures(t *testing.T) {
 		wantLog    string // in the stored log
 	}{
 		{"no Dockerfile", map[string]string{"a.txt": "a"}, "", "Dockerfile", "ERROR"},
-		{"Dockerfile elsewhere", map[string]string{"Dockerfile": from}, "build/Dockerfile.prod", "Dockerfile.prod", "ERROR"},
+		{"Dockerfile elsewhere", map[string]string{"Dockerfile": from}, "build/Dockerfile.prod", "Dockerfile.prod", "Dockerfile.prod"},
 		{"syntax error", map[string]string{"Dockerfile": from + "NOPE this\n"}, "", "unknown instruction", "NOPE"},
 		{"unknown base", map[string]string{"Dockerfile": "FROM nosuch.invalid/x:1\n"}, "", "nosuch.invalid/x:1", "nosuch.invalid"},
 		{"failing RUN", map[string]string{"Dockerfile": from + "RUN echo about to fail && exit 3\n"}, "", "exit code: 3", "about to fail"},
