@@ -2,6 +2,8 @@ package builder
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -23,6 +26,7 @@ import (
 type Builder struct {
 	client *client.Client
 	addr   string
+	blobs  *blobStore // nil: each build exports every blob into its own OutputDir
 }
 
 // reconnect is how the connection to buildkitd is retried while it is down. gRPC's default backoff grows to two
@@ -35,12 +39,19 @@ var reconnect = grpc.ConnectParams{
 // New returns a Builder for the buildkitd listening at addr ("unix:///run/buildkit/buildkitd.sock",
 // "tcp://host:1234"; "" is BuildKit's default socket). It does not wait for the daemon: a buildkitd that is down
 // now may come up later, and each call reports kind proto.Unavailable until it does.
-func New(ctx context.Context, addr string) (*Builder, error) {
+func New(ctx context.Context, addr string, opts ...Option) (*Builder, error) {
+	b := &Builder{addr: addr}
+	for _, o := range opts {
+		if err := o(b); err != nil {
+			return nil, err
+		}
+	}
 	c, err := client.New(ctx, addr, client.WithGRPCDialOption(grpc.WithConnectParams(reconnect)))
 	if err != nil {
 		return nil, fmt.Errorf("connecting to buildkitd at %s: %w", addr, err)
 	}
-	return &Builder{client: c, addr: addr}, nil
+	b.client = c
+	return b, nil
 }
 
 // Close closes the connection to buildkitd.
@@ -103,20 +114,48 @@ func (b *Builder) Build(ctx context.Context, req Request, log io.Writer) (*Resul
 	if err != nil {
 		return nil, fmt.Errorf("building %s: %w", req.ContextDir, err)
 	}
+	if b.blobs != nil {
+		b.blobs.mu.RLock()
+		opt.Exports[0].OutputDir, opt.Exports[0].OutputStore = "", b.blobs.store
+	}
 	status := make(chan *client.SolveStatus)
 	done := p.consume(ctx, status)
 	resp, err := b.client.Solve(ctx, nil, opt, status) // closes status
 	<-done
+	if b.blobs != nil {
+		b.blobs.mu.RUnlock()
+	}
 	if err != nil {
 		err = solveError(ctx, b.addr, err)
 		fmt.Fprintf(log, "ERROR: %v\n", err)
 		return nil, err
+	}
+	if b.blobs != nil {
+		if err := b.layout(req.OutputDir, resp.ExporterResponse); err != nil {
+			return nil, fmt.Errorf("building %s: %w", req.ContextDir, err)
+		}
 	}
 	dgst := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 	if dgst == "" {
 		return nil, fmt.Errorf("building %s: buildkitd exported no image digest", req.ContextDir)
 	}
 	return &Result{Digest: dgst, BaseImages: p.bases}, nil
+}
+
+// layout writes the OCI layout of the image just exported into the blob store, and trims the store.
+func (b *Builder) layout(dir string, resp map[string]string) error {
+	raw, err := base64.StdEncoding.DecodeString(resp[exptypes.ExporterImageDescriptorKey])
+	if err != nil || len(raw) == 0 {
+		return fmt.Errorf("reading the exported image's descriptor: %v", err)
+	}
+	var desc ocispecs.Descriptor
+	if err := json.Unmarshal(raw, &desc); err != nil {
+		return fmt.Errorf("reading the exported image's descriptor: %w", err)
+	}
+	if err := b.blobs.layout(dir, desc); err != nil {
+		return err
+	}
+	return b.blobs.trim()
 }
 
 // solveOpt turns req into BuildKit's solve options.

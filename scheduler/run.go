@@ -58,6 +58,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	closing := time.Now()
 	if out.requeue {
 		fmt.Fprintf(lw, "\nAttempt %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), out.message)
 	} else if out.message != "" {
@@ -92,7 +93,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	w.close(fctx, final)
 	_ = msg.Ack()
-	w.Logger.Info("run ended", "run", id, "status", final.GetStatus().String(), "took", time.Since(started).Round(time.Millisecond))
+	w.Logger.Info("run ended", "run", id, "status", final.GetStatus().String(), "took", time.Since(started).Round(time.Millisecond),
+		"closing", time.Since(closing).Round(time.Microsecond))
 }
 
 // claim moves a queued run to Running under this worker, and counts the attempt. A run found Running was left
@@ -159,9 +161,11 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*p
 			return nil, fmt.Errorf("making the run's work directory: %w", err)
 		}
 	}
+	t0 := time.Now()
 	if err := w.fetchContext(ctx, spec.GetContextObject(), contextDir); err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	res, err := w.Builder.Build(ctx, builder.Request{
 		ContextDir: contextDir,
 		Dockerfile: spec.GetDockerfile(),
@@ -173,6 +177,10 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*p
 	if err != nil {
 		return nil, err
 	}
+	t2 := time.Now()
+	defer func() {
+		w.Logger.Debug("run phases", "run", run.GetId(), "fetch", t1.Sub(t0), "build", t2.Sub(t1), "push", time.Since(t2))
+	}()
 	if !spec.GetPush() || len(spec.GetTags()) == 0 {
 		fmt.Fprintf(log, "\nBuilt %s; nothing pushed (no tags, or push off).\n", res.Digest)
 		return nil, nil

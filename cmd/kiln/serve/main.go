@@ -27,6 +27,9 @@ import (
 	"github.com/kilnbuild/kiln/trigger/api"
 )
 
+// blobStoreLimit is how large a worker's blob store may grow before it is emptied.
+const blobStoreLimit = 4 << 30
+
 // Main is one Kiln process. Run starts it; Close stops it, and must be called even when Run fails.
 type Main struct {
 	cfg Config
@@ -153,15 +156,22 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 			return err
 		}
 	}
-	b, err := builder.New(ctx, m.bkAddr)
-	if err != nil {
-		return fmt.Errorf("connecting to buildkitd at %s: %w", m.bkAddr, err)
-	}
-	m.builder = b
+	// The work directory holds each run's context and image layout while it runs, and the blob store those
+	// layouts link from; what a killed process left of its runs goes at start.
 	workDir := filepath.Join(m.cfg.DataDir, "work")
 	if err := os.MkdirAll(workDir, 0o700); err != nil {
 		return fmt.Errorf("making the work directory: %w", err)
 	}
+	if stale, err := filepath.Glob(filepath.Join(workDir, "k*")); err == nil {
+		for _, d := range stale {
+			_ = os.RemoveAll(d)
+		}
+	}
+	b, err := builder.New(ctx, m.bkAddr, builder.WithBlobStore(filepath.Join(workDir, "blobs"), blobStoreLimit))
+	if err != nil {
+		return fmt.Errorf("connecting to buildkitd at %s: %w", m.bkAddr, err)
+	}
+	m.builder = b
 	m.worker = &scheduler.Worker{
 		JS:             js,
 		Conn:           m.nc,
