@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -193,6 +194,10 @@ func imageFile(t *testing.T, ref, path string) (string, bool) {
 		}
 	}
 }
+
+// nonce is different at every call, for a build step that must run rather than come from BuildKit's cache,
+// which the tests share.
+func nonce() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
 
 // syncWriter is an io.Writer safe for concurrent use.
 type syncWriter struct {

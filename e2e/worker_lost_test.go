@@ -33,7 +33,7 @@ func TestWorkerKilled(t *testing.T) {
 	})
 
 	reg := k.pushBase(t)
-	run := k.submitFiles(t, map[string]string{"Dockerfile": "FROM " + reg + "/base/busybox:1\nRUN echo started && sleep 4 && echo slept > /slept\n"},
+	run := k.submitFiles(t, map[string]string{"Dockerfile": "FROM " + reg + "/base/busybox:1\nRUN echo started " + nonce() + " && sleep 4 && echo slept > /slept\n"},
 		api.BuildRequest{Tags: []string{"survivor:{{.Run.ID}}"}})
 	k.wait(t, run.ID, time.Minute, "Running its RUN step", func(r *api.Run) bool {
 		return r.Status == "Running" && strings.Contains(k.logOf(t, r.ID), "started")
@@ -58,5 +58,35 @@ func TestWorkerKilled(t *testing.T) {
 	}
 	if log := k.logOf(t, r.ID); !strings.Contains(log, "Attempt 2") {
 		t.Errorf("log of %s does not tell of the second attempt:\n%s", r.ID, log)
+	}
+}
+
+// TestShutdownHandsBack: a worker stopped gracefully in the middle of a build hands the run back to the queue,
+// Queued, and another worker runs it.
+func TestShutdownHandsBack(t *testing.T) {
+	k := startKiln(t, func(c *serve.Config) { c.Workers = 0 })
+	worker := func(c *serve.Config) {
+		c.NATSURL, c.Listen, c.RegistryListen, c.DefaultRegistry, c.Workers = k.NATSURL(), "", "", k.RegistryAddr(), 1
+	}
+	first := startKiln(t, worker)
+	reg := k.pushBase(t)
+	run := k.submitFiles(t, map[string]string{"Dockerfile": "FROM " + reg + "/base/busybox:1\nRUN echo started " + nonce() + " && sleep 3\n"},
+		api.BuildRequest{Tags: []string{"handed:1"}})
+	k.wait(t, run.ID, time.Minute, "Running its RUN step", func(r *api.Run) bool {
+		return r.Status == "Running" && strings.Contains(k.logOf(t, r.ID), "started")
+	})
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close() of the first worker = %v", err)
+	}
+	r, err := k.api.Run(t.Context(), run.ID)
+	if err != nil || r.Status != "Queued" || r.Attempt != 1 {
+		t.Fatalf("run %s after its worker stopped = %+v, %v; want Queued after attempt 1", run.ID, r, err)
+	}
+	startKiln(t, worker)
+	if r := k.waitDone(t, run.ID); r.Status != "Succeeded" || r.Attempt != 2 {
+		t.Fatalf("run %s = %s on attempt %d (%q), want Succeeded on attempt 2", r.ID, r.Status, r.Attempt, r.Error)
+	}
+	if log := k.logOf(t, run.ID); !strings.Contains(log, "goes back to the queue") {
+		t.Errorf("log of %s does not say the run went back to the queue:\n%s", run.ID, log)
 	}
 }

@@ -117,7 +117,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			if !idle(err) {
 				w.Logger.Warn("fetching a run from the queue", "err", err)
 				sleep(ctx, time.Second)
 			}
@@ -208,6 +208,11 @@ func (w *Worker) untrack(id string) {
 	w.mu.Lock()
 	delete(w.inflight, id)
 	w.mu.Unlock()
+}
+
+// idle reports whether a fetch error only says the queue had nothing for us.
+func idle(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout)
 }
 
 // sleep waits for d or until ctx is done, and reports whether it slept the whole time.

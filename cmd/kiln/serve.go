@@ -57,7 +57,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if b := m.BuildkitAddr(); b != "" {
 		fmt.Fprintf(stderr, "  buildkitd: %s\n", b)
 	}
-	fmt.Fprintf(stderr, "  data:      %s\n\nTry: bin/kiln build -t base/busybox:1 examples/base\n", cfg.DataDir)
+	fmt.Fprintf(stderr, "  data:      %s\n\nTry: bin/kiln build -t base/busybox:1 examples/base\n", m.DataDir())
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "Stopping; runs in progress go back to the queue.")
 	if err := m.Close(); err != nil {

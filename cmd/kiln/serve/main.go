@@ -73,6 +73,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dataDir, err := filepath.Abs(m.cfg.DataDir) // buildkitd's unix:// address needs an absolute path
+	if err != nil {
+		return fmt.Errorf("finding the data directory: %w", err)
+	}
+	m.cfg.DataDir = dataDir
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("making the data directory: %w", err)
 	}
@@ -169,7 +174,7 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 	}
 	b, err := builder.New(ctx, m.bkAddr, builder.WithBlobStore(filepath.Join(workDir, "blobs"), blobStoreLimit))
 	if err != nil {
-		return fmt.Errorf("connecting to buildkitd at %s: %w", m.bkAddr, err)
+		return err
 	}
 	m.builder = b
 	m.worker = &scheduler.Worker{
@@ -300,7 +305,7 @@ func (m *Main) close() error {
 		m.nc.Close()
 	}
 	if m.registry != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		errs = append(errs, m.registry.Close(ctx))
 		cancel()
 	}
@@ -325,6 +330,9 @@ func (m *Main) RegistryAddr() string {
 	}
 	return m.registry.Addr()
 }
+
+// DataDir is the absolute data directory.
+func (m *Main) DataDir() string { return m.cfg.DataDir }
 
 // NATSURL is the NATS server this process uses.
 func (m *Main) NATSURL() string { return m.natsURL }
