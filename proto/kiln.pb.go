@@ -166,8 +166,14 @@ type BuildSpec struct {
 	Platform       string            `protobuf:"bytes,6,opt,name=platform,proto3" json:"platform,omitempty"`
 	Push           bool              `protobuf:"varint,7,opt,name=push,proto3" json:"push,omitempty"`
 	TimeoutSeconds int64             `protobuf:"varint,8,opt,name=timeout_seconds,json=timeoutSeconds,proto3" json:"timeout_seconds,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// git, when set, is the context instead of an uploaded archive: one commit of a repository.
+	Git *GitContext `protobuf:"bytes,9,opt,name=git,proto3" json:"git,omitempty"`
+	// context_url, when set, is the context instead of an uploaded archive: a tar or tar.gz to download.
+	ContextUrl string `protobuf:"bytes,10,opt,name=context_url,json=contextUrl,proto3" json:"context_url,omitempty"`
+	// task_name names the task the run belongs to, if any; a worker reads the task's git token from it.
+	TaskName      string `protobuf:"bytes,11,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BuildSpec) Reset() {
@@ -256,6 +262,181 @@ func (x *BuildSpec) GetTimeoutSeconds() int64 {
 	return 0
 }
 
+func (x *BuildSpec) GetGit() *GitContext {
+	if x != nil {
+		return x.Git
+	}
+	return nil
+}
+
+func (x *BuildSpec) GetContextUrl() string {
+	if x != nil {
+		return x.ContextUrl
+	}
+	return ""
+}
+
+func (x *BuildSpec) GetTaskName() string {
+	if x != nil {
+		return x.TaskName
+	}
+	return ""
+}
+
+// GitContext is a build context fetched from a git repository.
+type GitContext struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`       // https://host/owner/repo.git, without credentials
+	Ref           string                 `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`       // the branch, tag or other ref to fetch; "" for the remote's HEAD
+	Commit        string                 `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"` // the commit to build; "" means whatever ref points to when the worker fetches
+	Subdir        string                 `protobuf:"bytes,4,opt,name=subdir,proto3" json:"subdir,omitempty"` // the directory inside the repository that is the context; "" for its root
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GitContext) Reset() {
+	*x = GitContext{}
+	mi := &file_proto_kiln_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GitContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GitContext) ProtoMessage() {}
+
+func (x *GitContext) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GitContext.ProtoReflect.Descriptor instead.
+func (*GitContext) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GitContext) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *GitContext) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *GitContext) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *GitContext) GetSubdir() string {
+	if x != nil {
+		return x.Subdir
+	}
+	return ""
+}
+
+// GitTrigger says which git event started a run.
+type GitTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repository    string                 `protobuf:"bytes,1,opt,name=repository,proto3" json:"repository,omitempty"` // the repository's URL
+	Ref           string                 `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`               // refs/heads/main, refs/tags/v1, refs/pull/7/head
+	Commit        string                 `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	DeliveryId    string                 `protobuf:"bytes,4,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"` // X-GitHub-Delivery, or the sender's own delivery ID
+	Pusher        string                 `protobuf:"bytes,5,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	PullRequest   int64                  `protobuf:"varint,6,opt,name=pull_request,json=pullRequest,proto3" json:"pull_request,omitempty"` // the pull request's number, for pull_request triggers
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GitTrigger) Reset() {
+	*x = GitTrigger{}
+	mi := &file_proto_kiln_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GitTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GitTrigger) ProtoMessage() {}
+
+func (x *GitTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GitTrigger.ProtoReflect.Descriptor instead.
+func (*GitTrigger) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GitTrigger) GetRepository() string {
+	if x != nil {
+		return x.Repository
+	}
+	return ""
+}
+
+func (x *GitTrigger) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *GitTrigger) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *GitTrigger) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *GitTrigger) GetPusher() string {
+	if x != nil {
+		return x.Pusher
+	}
+	return ""
+}
+
+func (x *GitTrigger) GetPullRequest() int64 {
+	if x != nil {
+		return x.PullRequest
+	}
+	return 0
+}
+
 // Image is one reference a run pushed, with the digest the registry stored it under.
 type Image struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -267,7 +448,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_proto_kiln_proto_msgTypes[1]
+	mi := &file_proto_kiln_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +460,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[1]
+	mi := &file_proto_kiln_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +473,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{1}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Image) GetReference() string {
@@ -327,14 +508,19 @@ type Run struct {
 	// worker names the process that ran (or runs) the latest attempt.
 	Worker string `protobuf:"bytes,11,opt,name=worker,proto3" json:"worker,omitempty"`
 	// cancel_requested is set by a cancel while the run is Running; the worker ends it Canceled.
-	CancelRequested bool `protobuf:"varint,12,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	CancelRequested bool   `protobuf:"varint,12,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
+	TaskName        string `protobuf:"bytes,13,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
+	// git is set for runs started by a git event (commit, pull_request, tag) or a task's manual run.
+	Git *GitTrigger `protobuf:"bytes,14,opt,name=git,proto3" json:"git,omitempty"`
+	// superseded_by names the newer run of the same task and branch that made this one unnecessary.
+	SupersededBy  string `protobuf:"bytes,15,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_proto_kiln_proto_msgTypes[2]
+	mi := &file_proto_kiln_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +532,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[2]
+	mi := &file_proto_kiln_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +545,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{2}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Run) GetId() string {
@@ -446,6 +632,278 @@ func (x *Run) GetCancelRequested() bool {
 	return false
 }
 
+func (x *Run) GetTaskName() string {
+	if x != nil {
+		return x.TaskName
+	}
+	return ""
+}
+
+func (x *Run) GetGit() *GitTrigger {
+	if x != nil {
+		return x.Git
+	}
+	return nil
+}
+
+func (x *Run) GetSupersededBy() string {
+	if x != nil {
+		return x.SupersededBy
+	}
+	return ""
+}
+
+// Task is a saved build definition with its triggers, like an ACR task.
+type Task struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Name               string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Source             *GitContext            `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"` // url, branch (as ref), subdir; commit unused
+	Dockerfile         string                 `protobuf:"bytes,3,opt,name=dockerfile,proto3" json:"dockerfile,omitempty"`
+	Tags               []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"` // templates, checked when the task is saved
+	BuildArgs          map[string]string      `protobuf:"bytes,5,rep,name=build_args,json=buildArgs,proto3" json:"build_args,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Target             string                 `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	Platform           string                 `protobuf:"bytes,7,opt,name=platform,proto3" json:"platform,omitempty"`
+	TimeoutSeconds     int64                  `protobuf:"varint,8,opt,name=timeout_seconds,json=timeoutSeconds,proto3" json:"timeout_seconds,omitempty"`
+	CommitTrigger      bool                   `protobuf:"varint,9,opt,name=commit_trigger,json=commitTrigger,proto3" json:"commit_trigger,omitempty"`
+	PullRequestTrigger bool                   `protobuf:"varint,10,opt,name=pull_request_trigger,json=pullRequestTrigger,proto3" json:"pull_request_trigger,omitempty"`
+	TagTrigger         bool                   `protobuf:"varint,11,opt,name=tag_trigger,json=tagTrigger,proto3" json:"tag_trigger,omitempty"`
+	PathFilters        []string               `protobuf:"bytes,12,rep,name=path_filters,json=pathFilters,proto3" json:"path_filters,omitempty"`                   // globs; a push touching none of them starts no run
+	LatestOnly         bool                   `protobuf:"varint,13,opt,name=latest_only,json=latestOnly,proto3" json:"latest_only,omitempty"`                     // only the newest queued run per branch is built
+	PushPullRequests   bool                   `protobuf:"varint,14,opt,name=push_pull_requests,json=pushPullRequests,proto3" json:"push_pull_requests,omitempty"` // pull request builds push only when this is set: their code is untrusted
+	GitToken           string                 `protobuf:"bytes,15,opt,name=git_token,json=gitToken,proto3" json:"git_token,omitempty"`                            // secret: never in logs, records or API answers
+	WebhookSecret      string                 `protobuf:"bytes,16,opt,name=webhook_secret,json=webhookSecret,proto3" json:"webhook_secret,omitempty"`             // secret: never in logs, records or API answers
+	GithubHookId       int64                  `protobuf:"varint,17,opt,name=github_hook_id,json=githubHookId,proto3" json:"github_hook_id,omitempty"`             // the webhook Kiln registered on the repository, 0 if none
+	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Push               bool                   `protobuf:"varint,20,opt,name=push,proto3" json:"push,omitempty"` // push the tagged images (commit and tag builds)
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Task) Reset() {
+	*x = Task{}
+	mi := &file_proto_kiln_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Task) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Task) ProtoMessage() {}
+
+func (x *Task) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Task.ProtoReflect.Descriptor instead.
+func (*Task) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Task) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Task) GetSource() *GitContext {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *Task) GetDockerfile() string {
+	if x != nil {
+		return x.Dockerfile
+	}
+	return ""
+}
+
+func (x *Task) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Task) GetBuildArgs() map[string]string {
+	if x != nil {
+		return x.BuildArgs
+	}
+	return nil
+}
+
+func (x *Task) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Task) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *Task) GetTimeoutSeconds() int64 {
+	if x != nil {
+		return x.TimeoutSeconds
+	}
+	return 0
+}
+
+func (x *Task) GetCommitTrigger() bool {
+	if x != nil {
+		return x.CommitTrigger
+	}
+	return false
+}
+
+func (x *Task) GetPullRequestTrigger() bool {
+	if x != nil {
+		return x.PullRequestTrigger
+	}
+	return false
+}
+
+func (x *Task) GetTagTrigger() bool {
+	if x != nil {
+		return x.TagTrigger
+	}
+	return false
+}
+
+func (x *Task) GetPathFilters() []string {
+	if x != nil {
+		return x.PathFilters
+	}
+	return nil
+}
+
+func (x *Task) GetLatestOnly() bool {
+	if x != nil {
+		return x.LatestOnly
+	}
+	return false
+}
+
+func (x *Task) GetPushPullRequests() bool {
+	if x != nil {
+		return x.PushPullRequests
+	}
+	return false
+}
+
+func (x *Task) GetGitToken() string {
+	if x != nil {
+		return x.GitToken
+	}
+	return ""
+}
+
+func (x *Task) GetWebhookSecret() string {
+	if x != nil {
+		return x.WebhookSecret
+	}
+	return ""
+}
+
+func (x *Task) GetGithubHookId() int64 {
+	if x != nil {
+		return x.GithubHookId
+	}
+	return 0
+}
+
+func (x *Task) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Task) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Task) GetPush() bool {
+	if x != nil {
+		return x.Push
+	}
+	return false
+}
+
+// RunStatusChanged is published on StatusSubject(run_id) by workers whenever a run starts or ends, for the
+// parts that report runs elsewhere (GitHub commit statuses).
+type RunStatusChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Status        Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=kiln.v1.Status" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunStatusChanged) Reset() {
+	*x = RunStatusChanged{}
+	mi := &file_proto_kiln_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunStatusChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunStatusChanged) ProtoMessage() {}
+
+func (x *RunStatusChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunStatusChanged.ProtoReflect.Descriptor instead.
+func (*RunStatusChanged) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RunStatusChanged) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RunStatusChanged) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
 // RunRequested is published on SubjectRunRequested once a run's record exists, asking a worker to run it.
 type RunRequested struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -456,7 +914,7 @@ type RunRequested struct {
 
 func (x *RunRequested) Reset() {
 	*x = RunRequested{}
-	mi := &file_proto_kiln_proto_msgTypes[3]
+	mi := &file_proto_kiln_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +926,7 @@ func (x *RunRequested) String() string {
 func (*RunRequested) ProtoMessage() {}
 
 func (x *RunRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[3]
+	mi := &file_proto_kiln_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +939,7 @@ func (x *RunRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequested.ProtoReflect.Descriptor instead.
 func (*RunRequested) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{3}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunRequested) GetRunId() string {
@@ -495,7 +953,7 @@ var File_proto_kiln_proto protoreflect.FileDescriptor
 
 const file_proto_kiln_proto_rawDesc = "" +
 	"\n" +
-	"\x10proto/kiln.proto\x12\akiln.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x02\n" +
+	"\x10proto/kiln.proto\x12\akiln.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x03\n" +
 	"\tBuildSpec\x12%\n" +
 	"\x0econtext_object\x18\x01 \x01(\tR\rcontextObject\x12\x1e\n" +
 	"\n" +
@@ -507,13 +965,35 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12\x1a\n" +
 	"\bplatform\x18\x06 \x01(\tR\bplatform\x12\x12\n" +
 	"\x04push\x18\a \x01(\bR\x04push\x12'\n" +
-	"\x0ftimeout_seconds\x18\b \x01(\x03R\x0etimeoutSeconds\x1a<\n" +
+	"\x0ftimeout_seconds\x18\b \x01(\x03R\x0etimeoutSeconds\x12%\n" +
+	"\x03git\x18\t \x01(\v2\x13.kiln.v1.GitContextR\x03git\x12\x1f\n" +
+	"\vcontext_url\x18\n" +
+	" \x01(\tR\n" +
+	"contextUrl\x12\x1b\n" +
+	"\ttask_name\x18\v \x01(\tR\btaskName\x1a<\n" +
 	"\x0eBuildArgsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"=\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"`\n" +
+	"\n" +
+	"GitContext\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\tR\x06commit\x12\x16\n" +
+	"\x06subdir\x18\x04 \x01(\tR\x06subdir\"\xb2\x01\n" +
+	"\n" +
+	"GitTrigger\x12\x1e\n" +
+	"\n" +
+	"repository\x18\x01 \x01(\tR\n" +
+	"repository\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\tR\x06commit\x12\x1f\n" +
+	"\vdelivery_id\x18\x04 \x01(\tR\n" +
+	"deliveryId\x12\x16\n" +
+	"\x06pusher\x18\x05 \x01(\tR\x06pusher\x12!\n" +
+	"\fpull_request\x18\x06 \x01(\x03R\vpullRequest\"=\n" +
 	"\x05Image\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xde\x03\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xc7\x04\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\x12*\n" +
@@ -529,7 +1009,45 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\aattempt\x18\n" +
 	" \x01(\x05R\aattempt\x12\x16\n" +
 	"\x06worker\x18\v \x01(\tR\x06worker\x12)\n" +
-	"\x10cancel_requested\x18\f \x01(\bR\x0fcancelRequested\"%\n" +
+	"\x10cancel_requested\x18\f \x01(\bR\x0fcancelRequested\x12\x1b\n" +
+	"\ttask_name\x18\r \x01(\tR\btaskName\x12%\n" +
+	"\x03git\x18\x0e \x01(\v2\x13.kiln.v1.GitTriggerR\x03git\x12#\n" +
+	"\rsuperseded_by\x18\x0f \x01(\tR\fsupersededBy\"\xb3\x06\n" +
+	"\x04Task\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
+	"\x06source\x18\x02 \x01(\v2\x13.kiln.v1.GitContextR\x06source\x12\x1e\n" +
+	"\n" +
+	"dockerfile\x18\x03 \x01(\tR\n" +
+	"dockerfile\x12\x12\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12;\n" +
+	"\n" +
+	"build_args\x18\x05 \x03(\v2\x1c.kiln.v1.Task.BuildArgsEntryR\tbuildArgs\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\x12\x1a\n" +
+	"\bplatform\x18\a \x01(\tR\bplatform\x12'\n" +
+	"\x0ftimeout_seconds\x18\b \x01(\x03R\x0etimeoutSeconds\x12%\n" +
+	"\x0ecommit_trigger\x18\t \x01(\bR\rcommitTrigger\x120\n" +
+	"\x14pull_request_trigger\x18\n" +
+	" \x01(\bR\x12pullRequestTrigger\x12\x1f\n" +
+	"\vtag_trigger\x18\v \x01(\bR\n" +
+	"tagTrigger\x12!\n" +
+	"\fpath_filters\x18\f \x03(\tR\vpathFilters\x12\x1f\n" +
+	"\vlatest_only\x18\r \x01(\bR\n" +
+	"latestOnly\x12,\n" +
+	"\x12push_pull_requests\x18\x0e \x01(\bR\x10pushPullRequests\x12\x1b\n" +
+	"\tgit_token\x18\x0f \x01(\tR\bgitToken\x12%\n" +
+	"\x0ewebhook_secret\x18\x10 \x01(\tR\rwebhookSecret\x12$\n" +
+	"\x0egithub_hook_id\x18\x11 \x01(\x03R\fgithubHookId\x129\n" +
+	"\n" +
+	"created_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
+	"\x04push\x18\x14 \x01(\bR\x04push\x1a<\n" +
+	"\x0eBuildArgsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
+	"\x10RunStatusChanged\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12'\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\"%\n" +
 	"\fRunRequested\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId*z\n" +
 	"\x06Status\x12\x16\n" +
@@ -568,31 +1086,43 @@ func file_proto_kiln_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_kiln_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_kiln_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_proto_kiln_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_proto_kiln_proto_goTypes = []any{
 	(Status)(0),                   // 0: kiln.v1.Status
 	(Trigger)(0),                  // 1: kiln.v1.Trigger
 	(*BuildSpec)(nil),             // 2: kiln.v1.BuildSpec
-	(*Image)(nil),                 // 3: kiln.v1.Image
-	(*Run)(nil),                   // 4: kiln.v1.Run
-	(*RunRequested)(nil),          // 5: kiln.v1.RunRequested
-	nil,                           // 6: kiln.v1.BuildSpec.BuildArgsEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*GitContext)(nil),            // 3: kiln.v1.GitContext
+	(*GitTrigger)(nil),            // 4: kiln.v1.GitTrigger
+	(*Image)(nil),                 // 5: kiln.v1.Image
+	(*Run)(nil),                   // 6: kiln.v1.Run
+	(*Task)(nil),                  // 7: kiln.v1.Task
+	(*RunStatusChanged)(nil),      // 8: kiln.v1.RunStatusChanged
+	(*RunRequested)(nil),          // 9: kiln.v1.RunRequested
+	nil,                           // 10: kiln.v1.BuildSpec.BuildArgsEntry
+	nil,                           // 11: kiln.v1.Task.BuildArgsEntry
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_proto_kiln_proto_depIdxs = []int32{
-	6, // 0: kiln.v1.BuildSpec.build_args:type_name -> kiln.v1.BuildSpec.BuildArgsEntry
-	0, // 1: kiln.v1.Run.status:type_name -> kiln.v1.Status
-	1, // 2: kiln.v1.Run.trigger:type_name -> kiln.v1.Trigger
-	7, // 3: kiln.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	7, // 4: kiln.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	7, // 5: kiln.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	2, // 6: kiln.v1.Run.spec:type_name -> kiln.v1.BuildSpec
-	3, // 7: kiln.v1.Run.images:type_name -> kiln.v1.Image
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	10, // 0: kiln.v1.BuildSpec.build_args:type_name -> kiln.v1.BuildSpec.BuildArgsEntry
+	3,  // 1: kiln.v1.BuildSpec.git:type_name -> kiln.v1.GitContext
+	0,  // 2: kiln.v1.Run.status:type_name -> kiln.v1.Status
+	1,  // 3: kiln.v1.Run.trigger:type_name -> kiln.v1.Trigger
+	12, // 4: kiln.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	12, // 5: kiln.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	12, // 6: kiln.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	2,  // 7: kiln.v1.Run.spec:type_name -> kiln.v1.BuildSpec
+	5,  // 8: kiln.v1.Run.images:type_name -> kiln.v1.Image
+	4,  // 9: kiln.v1.Run.git:type_name -> kiln.v1.GitTrigger
+	3,  // 10: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
+	11, // 11: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
+	12, // 12: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	12, // 13: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 14: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_proto_kiln_proto_init() }
@@ -606,7 +1136,7 @@ func file_proto_kiln_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_kiln_proto_rawDesc), len(file_proto_kiln_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -15,6 +15,13 @@ const (
 	// subjectLogPrefix starts the subject of a run's log chunks; LogSubject completes it.
 	subjectLogPrefix = "kiln.logs."
 
+	// StreamStatus holds RunStatusChanged events, for the reporters that tell other systems how runs went.
+	StreamStatus = "KILN_STATUS"
+	// subjectStatusPrefix starts the subject of a run's status changes; StatusSubject completes it.
+	subjectStatusPrefix = "kiln.status."
+	// SubjectStatusAll matches every run's status subject.
+	SubjectStatusAll = subjectStatusPrefix + "*"
+
 	// subjectCancelPrefix starts the core NATS subject a cancel is announced on; CancelSubject completes it.
 	subjectCancelPrefix = "kiln.cancel."
 	// SubjectCancelAll matches every run's cancel subject; workers subscribe to it once.
@@ -23,6 +30,9 @@ const (
 
 // LogSubject is the subject a run's log chunks are published on.
 func LogSubject(runID string) string { return subjectLogPrefix + runID }
+
+// StatusSubject is the subject a run's RunStatusChanged events are published on.
+func StatusSubject(runID string) string { return subjectStatusPrefix + runID }
 
 // CancelSubject is the core NATS subject a cancel of the run is announced on.
 func CancelSubject(runID string) string { return subjectCancelPrefix + runID }

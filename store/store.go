@@ -18,12 +18,19 @@ const (
 	bucketMeta     = "kiln_meta"
 	bucketContexts = "kiln_contexts"
 	bucketLogs     = "kiln_logs"
+	// bucketTasks holds tasks by name; bucketDeliveries remembers webhook deliveries already handled;
+	// bucketLatest holds, per task and branch, the newest run a git event started.
+	bucketTasks      = "kiln_tasks"
+	bucketDeliveries = "kiln_deliveries"
+	bucketLatest     = "kiln_latest"
 )
 
 // The defaults a zero Config field stands for.
 const (
 	defaultLogMaxAge     = 48 * time.Hour
 	defaultContextMaxAge = 7 * 24 * time.Hour
+	deliveriesMaxAge     = 30 * 24 * time.Hour // GitHub lets a delivery be redelivered by hand for 30 days
+	statusMaxAge         = 24 * time.Hour
 	runsDuplicateWindow  = 2 * time.Minute
 	logsDuplicateWindow  = 2 * time.Minute
 )
@@ -49,7 +56,8 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// Store is Kiln's shared state on JetStream: runs, the run ID counter, build contexts and logs. It is safe
+// Store is Kiln's shared state on JetStream: runs, the run ID counter, build contexts, logs, tasks, the webhook
+// deliveries already handled and the newest run of each task and branch. It is safe
 // for concurrent use, and any number of Stores in any number of processes may share the same JetStream.
 type Store struct {
 	js       jetstream.JetStream
@@ -58,6 +66,10 @@ type Store struct {
 	contexts jetstream.ObjectStore
 	logs     jetstream.ObjectStore
 	logStrm  jetstream.Stream
+
+	tasks      jetstream.KeyValue
+	deliveries jetstream.KeyValue
+	latest     jetstream.KeyValue
 }
 
 // Open creates (or updates, idempotently) the buckets and streams Kiln needs and returns a Store. Every
@@ -88,13 +100,18 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 
 	for _, kv := range []struct {
 		bucket string
+		ttl    time.Duration
 		into   *jetstream.KeyValue
-	}{{bucketRuns, &s.runs}, {bucketMeta, &s.meta}} {
+	}{
+		{bucketRuns, 0, &s.runs}, {bucketMeta, 0, &s.meta}, {bucketTasks, 0, &s.tasks},
+		{bucketDeliveries, deliveriesMaxAge, &s.deliveries}, {bucketLatest, 0, &s.latest},
+	} {
 		err := ensure(ctx, func(ctx context.Context) error {
 			var err error
 			*kv.into, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket:   kv.bucket,
 				History:  1,
+				TTL:      kv.ttl,
 				Storage:  jetstream.FileStorage,
 				Replicas: cfg.Replicas,
 			})
@@ -140,6 +157,21 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	})
 	if err != nil {
 		return nil, wrap(err, "creating stream %s", proto.StreamLogs)
+	}
+
+	err = ensure(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        proto.StreamStatus,
+			Description: "Kiln run status changes, for the reporters that tell other systems",
+			Subjects:    []string{proto.SubjectStatusAll},
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      statusMaxAge,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "creating stream %s", proto.StreamStatus)
 	}
 	return s, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/trigger/queue"
 )
 
 // Store is what the server keeps runs, build contexts and logs in. *store.Store satisfies it.
@@ -65,6 +66,7 @@ type Server struct {
 	st     Store
 	pub    Publisher
 	cancel Canceler
+	queue  *queue.Queue
 	log    *slog.Logger
 	mux    *http.ServeMux
 }
@@ -81,7 +83,7 @@ func NewServer(cfg Config, st Store, pub Publisher, cancel Canceler, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, st: st, pub: pub, cancel: cancel, log: logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, st: st, pub: pub, cancel: cancel, queue: queue.New(st, pub, logger), log: logger, mux: http.NewServeMux()}
 	s.mux.Handle("POST /v1/runs", s.handle(s.submit))
 	s.mux.Handle("GET /v1/runs", s.handle(s.listRuns))
 	s.mux.Handle("GET /v1/runs/{id}", s.handle(s.getRun))

@@ -2,14 +2,11 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	gproto "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
@@ -74,18 +71,13 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	run := &proto.Run{
+	run, err := s.queue.Enqueue(ctx, &proto.Run{
 		Id:       id,
-		Status:   proto.Status_QUEUED,
 		Trigger:  proto.Trigger_MANUAL,
 		QueuedAt: timestamppb.New(queued),
 		Spec:     spec,
-	}
-	if err := s.st.CreateRun(ctx, run); err != nil {
-		s.dropContext(ctx, id)
-		return fmt.Errorf("recording run %s: %w", id, err)
-	}
-	if run, err = s.enqueue(ctx, run); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, RunFromProto(run))
@@ -118,52 +110,4 @@ func (s *Server) dropContext(ctx context.Context, name string) {
 	if err != nil && proto.ErrorCode(err) != proto.NotFound {
 		s.log.ErrorContext(ctx, "could not delete a build context", "name", name, "err", err)
 	}
-}
-
-// errPickedUp stops marking a run whose event seemed lost, when a worker has started it after all.
-var errPickedUp = errors.New("the run left the queue")
-
-// enqueue publishes run's RunRequested and returns the run as it now is. When the event cannot be published,
-// the run ends as Error, so that it does not wait in Queued for an event that will never come, and the
-// answer is proto.Unavailable.
-func (s *Server) enqueue(ctx context.Context, run *proto.Run) (*proto.Run, error) {
-	id := run.GetId()
-	data, err := gproto.Marshal(&proto.RunRequested{RunId: id})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the RunRequested of run %s: %w", id, err)
-	}
-	_, perr := s.pub.Publish(ctx, proto.SubjectRunRequested, data, jetstream.WithMsgID(id))
-	if perr == nil {
-		return run, nil
-	}
-
-	reason := fmt.Sprintf("could not enqueue the run: %v", perr)
-	finished := timestamppb.New(s.cfg.Now().UTC())
-	_, err = s.st.UpdateRun(ctx, id, func(r *proto.Run) error {
-		if r.GetStatus() != proto.Status_QUEUED {
-			return errPickedUp
-		}
-		r.Status = proto.Status_ERROR
-		r.Error = reason
-		r.FinishedAt = finished
-		return nil
-	})
-	switch {
-	case errors.Is(err, errPickedUp):
-		// The event did reach the stream (only its acknowledgement was lost): a worker has the run.
-		run, err := s.st.Run(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("reading run %s: %w", id, err)
-		}
-		return run, nil
-	case err != nil:
-		s.log.ErrorContext(ctx, "could not end a run whose event was not published",
-			"run", id, "publish_err", perr, "err", err)
-	default:
-		if err := s.st.FinishLog(ctx, id); err != nil {
-			s.log.ErrorContext(ctx, "could not finish the log of a run", "run", id, "err", err)
-		}
-		s.dropContext(ctx, id)
-	}
-	return nil, proto.Errorf(proto.Unavailable, "could not enqueue run %s: %w", id, perr)
 }
