@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/tags"
 )
 
 // commitTimeout bounds the steps that follow a good upload: recording the run and publishing its event. They
@@ -50,7 +51,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("allocating a run ID: %w", err)
 	}
-	if spec.Tags, err = renderTags(req.Tags, id, queued, s.cfg.DefaultRegistry); err != nil {
+	if spec.Tags, err = tags.Render(req.Tags, tags.Run{ID: id, Queued: queued, TriggeredBy: "manual"}, s.cfg.DefaultRegistry); err != nil {
 		return err
 	}
 

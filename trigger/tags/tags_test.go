@@ -1,4 +1,4 @@
-package api
+package tags
 
 import (
 	"strings"
@@ -27,9 +27,9 @@ func TestRenderTags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := renderTags([]string{tt.tag}, "k7", queued, tt.registry)
+			got, err := Render([]string{tt.tag}, Run{ID: "k7", Queued: queued}, tt.registry)
 			if err != nil || len(got) != 1 || got[0] != tt.want {
-				t.Errorf("renderTags(%q) = %q, %v, want %q", tt.tag, got, err, tt.want)
+				t.Errorf("Render(%q) = %q, %v, want %q", tt.tag, got, err, tt.want)
 			}
 		})
 	}
@@ -52,10 +52,39 @@ func TestRenderTagsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := renderTags([]string{"ghcr.io/ok:1", tt.tag}, "k7", testNow, tt.registry)
+			_, err := Render([]string{"ghcr.io/ok:1", tt.tag}, Run{ID: "k7", Queued: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}, tt.registry)
 			if proto.ErrorCode(err) != proto.Invalid || !strings.Contains(err.Error(), tt.want) ||
 				!strings.Contains(err.Error(), "tag \""+tt.tag+"\"") {
-				t.Errorf("renderTags(%q) = %v, want invalid naming the tag and %q", tt.tag, err, tt.want)
+				t.Errorf("Render(%q) = %v, want invalid naming the tag and %q", tt.tag, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderGitFields(t *testing.T) {
+	run := Run{ID: "k9", Commit: "abc123", Branch: "main", TaskName: "web", TriggeredBy: "commit", Queued: time.Unix(0, 0)}
+	got, err := Render([]string{"{{.Run.TaskName}}:{{.Run.Branch}}-{{.Run.Commit}}-{{.Run.TriggeredBy}}-{{.Run.ID}}"}, run, "reg.example:5000")
+	if want := "reg.example:5000/web:main-abc123-commit-k9"; err != nil || len(got) != 1 || got[0] != want {
+		t.Errorf("Render(git fields) = %v, %v, want %s", got, err, want)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		tag  string
+		ok   bool
+	}{
+		{"every field", "app:{{.Run.Commit}}-{{.Run.Branch}}-{{.Run.TaskName}}-{{.Run.TriggeredBy}}-{{.Run.Date}}-{{.Run.ID}}", true},
+		{"registry field", "{{.Run.Registry}}/app:1", true},
+		{"unknown field", "app:{{.Run.Nope}}", false},
+		{"does not parse", "app:{{.Run.ID", false},
+		{"not a reference", "App Name:1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := Check([]string{tt.tag}, "reg.example"); (err == nil) != tt.ok {
+				t.Errorf("Check(%q) = %v, want ok %v", tt.tag, err, tt.ok)
 			}
 		})
 	}
