@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kilnbuild/kiln/builder"
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/store"
 )
 
 // errNothingToDo says a delivered run needs no work: it has ended already, or another attempt owns it.
@@ -51,6 +53,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 
 	started := time.Now()
+	w.announce(ctx, run)
 	w.Logger.Info("run started", "run", id, "attempt", run.GetAttempt())
 	lw := w.Store.LogWriter(id)
 	buildCtx, images, runErr := w.attempt(ctx, msg, run, lw)
@@ -98,12 +101,23 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // claim moves a queued run to Running under this worker, and counts the attempt. A run found Running was left
-// by a worker that died; after MaxAttempts of those it ends Error instead.
+// by a worker that died; after MaxAttempts of those it ends Error instead. A run of a task and branch that has
+// a newer run queued behind it ends Canceled, superseded by that run, without being built.
 func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
+	newer, err := w.newerRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	return w.Store.UpdateRun(ctx, id, func(r *proto.Run) error {
 		switch {
 		case proto.Terminal(r.GetStatus()):
 			return errNothingToDo
+		case newer != "" && r.GetStatus() == proto.Status_QUEUED:
+			r.Status = proto.Status_CANCELED
+			r.SupersededBy = newer
+			r.Error = fmt.Sprintf("superseded by run %s, a newer push to %s", newer, branchKey(r.GetGit().GetRef()))
+			r.FinishedAt = timestamppb.Now()
+			return nil
 		case r.GetCancelRequested():
 			r.Status = proto.Status_CANCELED
 			r.Error = "canceled by request"
@@ -121,6 +135,41 @@ func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
 		r.StartedAt = timestamppb.Now()
 		return nil
 	})
+}
+
+// newerRun returns the ID of the newest run of the same task and branch when it is not run id itself: the
+// triggers record it for tasks that build only the latest push. It returns "" when there is none or id is it.
+func (w *Worker) newerRun(ctx context.Context, id string) (string, error) {
+	r, err := w.Store.Run(ctx, id)
+	if err != nil || r.GetTaskName() == "" || r.GetGit().GetRef() == "" {
+		return "", err
+	}
+	latest, err := w.Store.Latest(ctx, r.GetTaskName(), branchKey(r.GetGit().GetRef()))
+	if err != nil || latest == "" {
+		return "", err
+	}
+	// IDs count up: only a later run supersedes, whatever order concurrent deliveries recorded them in.
+	n, ok1 := store.ParseRunID(id)
+	m, ok2 := store.ParseRunID(latest)
+	if !ok1 || !ok2 || m <= n {
+		return "", nil
+	}
+	return latest, nil
+}
+
+// branchKey names the line of work a git ref belongs to, for superseding: the branch or tag name, or pr/N for a
+// pull request.
+func branchKey(ref string) string {
+	switch {
+	case strings.HasPrefix(ref, "refs/heads/"):
+		return strings.TrimPrefix(ref, "refs/heads/")
+	case strings.HasPrefix(ref, "refs/tags/"):
+		return strings.TrimPrefix(ref, "refs/tags/")
+	case strings.HasPrefix(ref, "refs/pull/"):
+		n, _, _ := strings.Cut(strings.TrimPrefix(ref, "refs/pull/"), "/")
+		return "pr/" + n
+	}
+	return ref
 }
 
 // attempt builds and pushes the run once. It returns the context the build ran under, whose cause tells a
@@ -162,7 +211,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*p
 		}
 	}
 	t0 := time.Now()
-	if err := w.fetchContext(ctx, spec.GetContextObject(), contextDir); err != nil {
+	if err := w.fetchContext(ctx, run, contextDir, log); err != nil {
 		return nil, err
 	}
 	t1 := time.Now()
@@ -188,9 +237,17 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*p
 	return builder.Push(ctx, layoutDir, spec.GetTags(), log, w.PushOptions)
 }
 
-// fetchContext unpacks the run's context archive from the store into dir.
-func (w *Worker) fetchContext(ctx context.Context, name, dir string) error {
-	rc, err := w.Store.OpenContext(ctx, name)
+// fetchContext puts the run's build context into dir: one commit of a git repository, a tarball downloaded
+// from a URL, or the archive uploaded with the run.
+func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log io.Writer) error {
+	spec := run.GetSpec()
+	switch {
+	case spec.GetGit() != nil:
+		return w.fetchGit(ctx, run, dir, log)
+	case spec.GetContextUrl() != "":
+		return builder.DownloadContext(ctx, spec.GetContextUrl(), dir, w.MaxContextSize, log)
+	}
+	rc, err := w.Store.OpenContext(ctx, spec.GetContextObject())
 	if err != nil {
 		if proto.ErrorCode(err) == proto.NotFound {
 			return proto.Errorf(proto.NotFound, "the run's build context is no longer in the store: %w", err)
@@ -202,6 +259,27 @@ func (w *Worker) fetchContext(ctx context.Context, name, dir string) error {
 		return fmt.Errorf("unpacking the build context: %w", err)
 	}
 	return nil
+}
+
+// fetchGit checks out the run's commit, with its task's token when the repository is private.
+func (w *Worker) fetchGit(ctx context.Context, run *proto.Run, dir string, log io.Writer) error {
+	g := run.GetSpec().GetGit()
+	req := builder.GitRequest{URL: g.GetUrl(), Ref: g.GetRef(), Commit: g.GetCommit(), Subdir: g.GetSubdir()}
+	if name := run.GetSpec().GetTaskName(); name != "" {
+		task, err := w.Store.Task(ctx, name)
+		switch {
+		case proto.ErrorCode(err) == proto.NotFound:
+			return proto.Errorf(proto.NotFound, "the run's task %s no longer exists", name)
+		case err != nil:
+			return proto.Errorf(proto.Unavailable, "reading task %s: %w", name, err)
+		}
+		req.Token = task.GetGitToken()
+	}
+	if w.Git == nil {
+		return proto.Errorf(proto.Internal, "this worker has no git fetcher")
+	}
+	_, err := w.Git.Fetch(ctx, req, dir, log)
+	return err
 }
 
 // heartbeat tells JetStream the run is in progress, a few times per AckWait, and watches the record for a
@@ -246,8 +324,21 @@ func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, run *proto.Run)
 	_ = msg.NakWithDelay(time.Second)
 }
 
-// close finishes a terminal run's log and drops its context archive.
+// announce publishes the run's new status for the reporters (GitHub commit statuses). It is best effort: a
+// report that cannot be sent never holds a build up.
+func (w *Worker) announce(ctx context.Context, run *proto.Run) {
+	data, err := gproto.Marshal(&proto.RunStatusChanged{RunId: run.GetId(), Status: run.GetStatus()})
+	if err == nil {
+		_, err = w.JS.Publish(ctx, proto.StatusSubject(run.GetId()), data)
+	}
+	if err != nil {
+		w.Logger.Warn("announcing a run's status", "run", run.GetId(), "status", run.GetStatus().String(), "err", err)
+	}
+}
+
+// close finishes a terminal run's log, drops its context archive and announces how it ended.
 func (w *Worker) close(ctx context.Context, run *proto.Run) {
+	defer w.announce(ctx, run)
 	if err := w.Store.FinishLog(ctx, run.GetId()); err != nil {
 		w.Logger.Warn("closing the run's log", "run", run.GetId(), "err", err)
 	}

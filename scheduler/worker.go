@@ -25,6 +25,13 @@ type Store interface {
 	DeleteContext(ctx context.Context, name string) error
 	LogWriter(id string) *store.LogWriter
 	FinishLog(ctx context.Context, id string) error
+	Task(ctx context.Context, name string) (*proto.Task, error)
+	Latest(ctx context.Context, task, branch string) (string, error)
+}
+
+// GitFetcher checks out one commit of a repository; *builder.GitCache is one.
+type GitFetcher interface {
+	Fetch(ctx context.Context, req builder.GitRequest, dest string, log io.Writer) (string, error)
 }
 
 // Builder is what a worker needs of BuildKit.
@@ -44,6 +51,8 @@ type Worker struct {
 	Conn    Subscriber
 	Store   Store
 	Builder Builder
+	// Git fetches the contexts of runs that build a commit of a repository.
+	Git GitFetcher
 	// Name identifies this worker in run records and logs; make it unique per process (host and pid).
 	Name string
 	// Concurrency is how many runs this worker builds at once; 0 means 1.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kilnbuild/kiln/trigger/api"
@@ -18,7 +19,9 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tags      stringList
 		buildArgs = keyValues{}
 	)
-	fs := newFlags("build", "build [-t TAG]... [-f DOCKERFILE] [--build-arg K=V]... [--target STAGE] [--platform OS/ARCH] [--no-push] [--no-wait] [--timeout SECONDS] CONTEXT")
+	fs := newFlags("build", "build [-t TAG]... [-f DOCKERFILE] [--build-arg K=V]... [--target STAGE] [--platform OS/ARCH] [--no-push] [--no-wait] [--timeout SECONDS] CONTEXT\n\n"+
+		"CONTEXT is a directory, which is uploaded, or a URL the server fetches: a git repository\n"+
+		"(https://HOST/OWNER/REPO.git[#REF][:SUBDIR]) or a tar or tar.gz archive (https://HOST/ctx.tar.gz).")
 	srv.add(fs)
 	fs.Var(&tags, "t", "image `tag`, a template: {{.Run.ID}}, {{.Run.Date}}, {{.Run.Registry}} (repeatable)")
 	dockerfile := fs.String("f", "Dockerfile", "Dockerfile `path`, relative to the context")
@@ -33,20 +36,13 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("needs exactly one CONTEXT directory, got %d arguments", len(pos))
-	}
-	dir := pos[0]
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return usagef("CONTEXT %q is not a directory", dir)
+		return usagef("needs exactly one CONTEXT, a directory or a URL, got %d arguments", len(pos))
 	}
 
 	push := !*noPush
 	req := api.BuildRequest{Dockerfile: *dockerfile, Tags: tags, BuildArgs: buildArgs, Target: *target, Platform: *platform, Push: &push, Timeout: *timeout}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(api.PackContext(ctx, dir, *dockerfile, pw)) }()
 	c := api.NewClient(srv.server, srv.token)
-	run, err := c.SubmitRun(ctx, req, pr)
-	pr.Close()
+	run, err := submit(ctx, c, req, pos[0])
 	if err != nil {
 		return err
 	}
@@ -56,6 +52,28 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintln(stdout, "Waiting for an agent...")
 	return follow(ctx, c, run.ID, stdout)
+}
+
+// submit submits req with the build context at where: a URL the server fetches itself, or a directory that is
+// packed and streamed to it.
+func submit(ctx context.Context, c *api.Client, req api.BuildRequest, where string) (*api.Run, error) {
+	if isURL(where) {
+		req.Context = where
+		return c.SubmitRun(ctx, req, nil)
+	}
+	if fi, err := os.Stat(where); err != nil || !fi.IsDir() {
+		return nil, usagef("CONTEXT %q is neither a directory nor an http(s) URL", where)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(api.PackContext(ctx, where, req.Dockerfile, pw)) }()
+	run, err := c.SubmitRun(ctx, req, pr)
+	pr.Close()
+	return run, err
+}
+
+// isURL reports whether a CONTEXT argument is a URL rather than a directory.
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
 }
 
 // follow streams a run's log until the run ends, then prints how it ended. A dropped log stream is not the

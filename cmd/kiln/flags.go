@@ -45,10 +45,7 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				fs.Usage()
-			}
+		if err := fs.Parse(args); err != nil { // on -h the flag package has printed the usage already
 			return nil, usageError{err.Error()}
 		}
 		args = fs.Args()

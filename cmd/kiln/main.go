@@ -17,7 +17,13 @@ const usage = `Usage: kiln <command> [flags]
 
 Commands:
   serve                 run Kiln: API, workers, and embedded NATS, registry and buildkitd by default
-  build [flags] DIR     build DIR's Dockerfile on Kiln and push the tagged image (like az acr build)
+  build [flags] CONTEXT build CONTEXT's Dockerfile on Kiln and push the tagged image (like az acr build);
+                        CONTEXT is a directory, a git URL (https://HOST/REPO.git#REF:SUBDIR) or a tarball URL
+  task create NAME      save a build of a git repository's branch with its triggers (like az acr task create)
+  task list|show NAME   list tasks, or show one
+  task update NAME      change the task flags given
+  task delete NAME      delete a task and its webhook
+  task run NAME         build the task's branch head now and follow the log
   runs list             list runs, newest first
   runs show ID          show one run
   runs cancel ID        cancel a queued or running run
@@ -56,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = buildCmd(ctx, args[1:], stdout, stderr)
 	case "runs":
 		err = runsCmd(ctx, args[1:], stdout)
+	case "task":
+		err = taskCmd(ctx, args[1:], stdout)
 	case "logs":
 		err = logsCmd(ctx, args[1:], stdout)
 	case "help", "-h", "--help":

@@ -154,6 +154,15 @@ func printRun(w io.Writer, r *api.Run) {
 	line("Run ID", r.ID)
 	line("Status", r.Status)
 	line("Trigger", r.Trigger)
+	line("Task", r.TaskName)
+	if g := r.Git; g != nil {
+		line("Commit", g.Commit)
+		line("Ref", g.Ref)
+		line("Repo", g.Repository)
+		line("Pusher", g.Pusher)
+		line("Delivery", g.DeliveryID)
+	}
+	line("Replaced", r.SupersededBy)
 	line("Queued", ts(r.QueuedAt))
 	line("Started", ts(r.StartedAt))
 	line("Finished", ts(r.FinishedAt))

@@ -26,6 +26,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "`file` holding the API's bearer token; required to listen beyond loopback")
 	fs.Int64Var(&cfg.MaxContextSize, "max-context-size", cfg.MaxContextSize, "largest build context accepted, in `bytes`, compressed or not")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", cfg.AckWait, "how long a lost worker's run waits before another worker takes it")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "Kiln's `URL` as GitHub reaches it, for the webhooks tasks register and the links in commit statuses")
+	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "", "GitHub's REST API `URL`; for GitHub Enterprise https://HOST/api/v3/")
 	fs.DurationVar(&cfg.PushBackoff, "push-backoff", cfg.PushBackoff, "first wait before a failed push is retried; doubles each retry")
 	logLevel := fs.String("log-level", "info", "`level` of the service log: debug, info, warn, error")
 	pos, err := parse(fs, args)

@@ -62,23 +62,13 @@ func run(out string, rounds, runs int) error {
 		return fmt.Errorf("starting buildkitd: %w", err)
 	}
 
-	apiAddr, natsAddr, regAddr := freeAddr(), freeAddr(), freeAddr()
-	serve := exec.Command(bin("kiln"), "serve", "--data-dir", filepath.Join(tmp, "kiln"), "--listen", apiAddr,
-		"--nats-listen", natsAddr, "--registry-listen", regAddr, "--buildkit-addr", bkAddr, "--log-level", "warn")
-	serveLog, err := os.Create(filepath.Join(tmp, "kiln.log"))
+	b := &bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}
+	serve, server, regAddr, err := b.startServe(ctx, "kiln", "--workers", "2")
 	if err != nil {
 		return err
 	}
-	serve.Stdout, serve.Stderr = serveLog, serveLog
-	if err := serve.Start(); err != nil {
-		return fmt.Errorf("starting kiln serve: %w", err)
-	}
-	defer func() { _ = serve.Process.Signal(os.Interrupt); _ = serve.Wait() }()
-	b := &bench{root: root, tmp: tmp, bin: bin, server: "http://" + apiAddr, registry: regAddr, buildkitAddr: bkAddr}
-	if err := b.waitReady(ctx); err != nil {
-		logText, _ := os.ReadFile(serveLog.Name())
-		return fmt.Errorf("%w\n%s", err, logText)
-	}
+	defer stopServe(serve)
+	b.server, b.registry = server, regAddr
 
 	r := &results{started: time.Now(), rounds: rounds, runs: runs}
 	if r.rssIdle, err = rss(serve.Process.Pid); err != nil {
@@ -98,7 +88,71 @@ func run(out string, rounds, runs int) error {
 	if r.rssAfter, err = rss(serve.Process.Pid); err != nil {
 		return err
 	}
+
+	url, commit, stopGit, err := gitRepo(tmp)
+	if err != nil {
+		return err
+	}
+	defer stopGit()
+	log.Printf("webhooks: %d deliveries one at a time, then an ingest burst", runs)
+	if err := b.createTask(ctx, b.server, url); err != nil {
+		return err
+	}
+	if r.webhook.toRunning, err = b.webhookToRunning(ctx, url, commit, runs); err != nil {
+		return err
+	}
+	// Ingest is measured on a Kiln with no workers, so that builds do not share the two cores.
+	ingest, ingestServer, _, err := b.startServe(ctx, "kiln-ingest", "--workers", "0", "--registry-listen", "")
+	if err != nil {
+		return err
+	}
+	defer stopServe(ingest)
+	if err := b.createTask(ctx, ingestServer, url); err != nil {
+		return err
+	}
+	body, sig, err := pushDelivery(root, url, commit)
+	if err != nil {
+		return err
+	}
+	r.webhook.concurrent = 16
+	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingestServer, body, sig, 2000, r.webhook.concurrent); err != nil {
+		return fmt.Errorf("webhook ingest: %w", err)
+	}
+
+	log.Printf("git: context fetch, %d rounds", min(rounds, 7))
+	if r.git, err = benchGitFetch(ctx, tmp, min(rounds, 7)); err != nil {
+		return err
+	}
 	return r.write(out)
+}
+
+// startServe starts `kiln serve` with its own data directory and free ports, building on the benchmark's
+// buildkitd, and waits until it is ready. It returns the process, its API URL and its registry address.
+func (b *bench) startServe(ctx context.Context, name string, args ...string) (*exec.Cmd, string, string, error) {
+	apiAddr, natsAddr, regAddr := freeAddr(), freeAddr(), freeAddr()
+	args = append([]string{"serve", "--data-dir", filepath.Join(b.tmp, name), "--listen", apiAddr,
+		"--nats-listen", natsAddr, "--registry-listen", regAddr, "--buildkit-addr", b.buildkitAddr, "--log-level", "warn"}, args...)
+	cmd := exec.Command(b.bin("kiln"), args...)
+	logFile, err := os.Create(filepath.Join(b.tmp, name+".log"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, "", "", fmt.Errorf("starting kiln serve: %w", err)
+	}
+	server := "http://" + apiAddr
+	if err := waitReady(ctx, server); err != nil {
+		stopServe(cmd)
+		logText, _ := os.ReadFile(logFile.Name())
+		return nil, "", "", fmt.Errorf("%w\n%s", err, logText)
+	}
+	return cmd, server, regAddr, nil
+}
+
+func stopServe(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
 }
 
 // freeAddr returns a loopback address with a port free right now.

@@ -26,10 +26,11 @@ type bench struct {
 	seq          int
 }
 
-func (b *bench) waitReady(ctx context.Context) error {
+// waitReady waits for the Kiln at server to answer /readyz with 200.
+func waitReady(ctx context.Context, server string) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(b.server + "/readyz")
+		resp, err := http.Get(server + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -38,7 +39,7 @@ func (b *bench) waitReady(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("kiln serve at %s not ready after 2 minutes", b.server)
+	return fmt.Errorf("kiln serve at %s not ready after 2 minutes", server)
 }
 
 // kiln runs the kiln binary against the server.

@@ -17,6 +17,8 @@ type results struct {
 	rounds, runs      int
 	samples           map[string][]time.Duration
 	rssIdle, rssAfter int64
+	webhook           webhookResults
+	git               gitFetchResults
 }
 
 func (r *results) add(key string, d time.Duration) {
@@ -70,6 +72,17 @@ func (r *results) write(path string) error {
 		"included, buildkitd apart), VmRSS from /proc:\n\n| when | RSS | target |\n|---|---|---|\n")
 	fmt.Fprintf(&b, "| idle, after start | %s | ≤ 100 MB: %s |\n", mb(r.rssIdle), verdict(r.rssIdle <= 100e6))
 	fmt.Fprintf(&b, "| after %d builds and %d runs | %s | ≤ 100 MB: %s |\n", 1+4*r.rounds+2, r.runs, mb(r.rssAfter), verdict(r.rssAfter <= 100e6))
+
+	w := r.webhook
+	wp50, wp99 := quantile(w.toRunning, 0.5), quantile(w.toRunning, 0.99)
+	fmt.Fprintf(&b, "\n## Webhook received → run Running\n\nA signed GitHub push delivery (the real payload of the webhook "+
+		"tests) for a task, %d times, one at a time on an idle Kiln; from the moment the delivery is sent to the run "+
+		"record's startedAt (the clone comes after): p50 %s, p99 %s (target p99 ≤ 10 ms: %s).\n", len(w.toRunning), ms(wp50), ms(wp99), verdict(wp99 <= 10*time.Millisecond))
+	rate := float64(w.ingested) / w.ingestTime.Seconds()
+	fmt.Fprintf(&b, "\n## Webhook ingest\n\n%d deliveries, %d at a time, at a kiln serve with no workers: each answered 202 "+
+		"once its run was recorded and its event acknowledged by JetStream (file storage). %d answered 202 in %s: "+
+		"%.0f deliveries/s (target ≥ 1,000/s: %s).\n\n", 2000, w.concurrent, w.ingested, w.ingestTime.Round(time.Millisecond), rate, verdict(rate >= 1000))
+	b.WriteString(r.git.markdown())
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

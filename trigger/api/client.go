@@ -32,8 +32,21 @@ func NewClient(server, token string) *Client {
 }
 
 // SubmitRun submits a build of buildContext, a tar or gzip-compressed tar archive such as PackContext writes,
-// and returns the run as queued. The context is streamed as it is read, never held whole in memory.
+// and returns the run as queued. The context is streamed as it is read, never held whole in memory. When
+// req.Context names a context URL, buildContext must be nil: the server fetches the context itself.
 func (c *Client) SubmitRun(ctx context.Context, req BuildRequest, buildContext io.Reader) (*Run, error) {
+	switch {
+	case req.Context != "" && buildContext != nil:
+		return nil, proto.Errorf(proto.Invalid, "a submission has a context URL or a context archive, not both")
+	case req.Context == "" && buildContext == nil:
+		return nil, proto.Errorf(proto.Invalid, "a submission needs a context URL or a context archive")
+	case req.Context != "":
+		resp, err := c.doJSON(ctx, http.MethodPost, "/v1/runs", req)
+		if err != nil {
+			return nil, err
+		}
+		return decodeRun(resp)
+	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	var werr error

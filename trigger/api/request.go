@@ -21,22 +21,29 @@ const (
 // must not silently build something else than what was asked.
 func readRequest(r io.Reader) (BuildRequest, error) {
 	var req BuildRequest
+	err := decodeJSON(r, &req, "the request part", "a valid build request")
+	return req, err
+}
+
+// decodeJSON reads one JSON value of at most maxRequestPart bytes from r into v, refusing a field v does not
+// have. what names the JSON in errors ("the request part") and as says what it should be ("a valid task").
+func decodeJSON(r io.Reader, v any, what, as string) error {
 	data, err := io.ReadAll(io.LimitReader(r, maxRequestPart+1))
 	if err != nil {
-		return req, proto.Errorf(proto.Invalid, "reading the request part: %v", err)
+		return proto.Errorf(proto.Invalid, "reading %s: %v", what, err)
 	}
 	if len(data) > maxRequestPart {
-		return req, proto.Errorf(proto.TooLarge, "the request part is over the %s limit", byteSize(maxRequestPart))
+		return proto.Errorf(proto.TooLarge, "%s is over the %s limit", what, byteSize(maxRequestPart))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, proto.Errorf(proto.Invalid, "the request part is not a valid build request: %v", err)
+	if err := dec.Decode(v); err != nil {
+		return proto.Errorf(proto.Invalid, "%s is not %s: %v", what, as, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return req, proto.Errorf(proto.Invalid, "the request part holds more than one JSON value")
+		return proto.Errorf(proto.Invalid, "%s holds more than one JSON value", what)
 	}
-	return req, nil
+	return nil
 }
 
 // specOf checks req and returns the build it asks for, defaults filled in. The tags are left out: they need
@@ -50,26 +57,49 @@ func specOf(req BuildRequest) (*proto.BuildSpec, error) {
 		Push:           req.Push == nil || *req.Push,
 		TimeoutSeconds: int64(req.Timeout),
 	}
-	if spec.Dockerfile == "" {
-		spec.Dockerfile = defaultDockerfile
+	var err error
+	if spec.Dockerfile, err = cleanDockerfile(spec.Dockerfile); err != nil {
+		return nil, err
 	}
-	clean := path.Clean(spec.Dockerfile)
-	if path.IsAbs(clean) || escapes(clean) || clean == "." {
-		return nil, proto.Errorf(proto.Invalid,
-			"dockerfile %q must be a relative path to a file inside the build context", spec.Dockerfile)
+	if spec.TimeoutSeconds, err = checkTimeout(req.Timeout); err != nil {
+		return nil, err
 	}
-	spec.Dockerfile = clean
-	switch {
-	case spec.TimeoutSeconds == 0:
-		spec.TimeoutSeconds = defaultTimeout
-	case spec.TimeoutSeconds < 1 || spec.TimeoutSeconds > maxTimeout:
-		return nil, proto.Errorf(proto.Invalid,
-			"timeout %d is out of range: it must be 1 to %d seconds", req.Timeout, maxTimeout)
-	}
-	for k := range spec.BuildArgs {
-		if k == "" {
-			return nil, proto.Errorf(proto.Invalid, "buildArgs has an entry with an empty name")
-		}
+	if err := checkBuildArgs(spec.BuildArgs); err != nil {
+		return nil, err
 	}
 	return spec, nil
+}
+
+// cleanDockerfile returns the Dockerfile path p, cleaned, or "Dockerfile" when p is empty. A path that is
+// absolute or leaves the build context is proto.Invalid.
+func cleanDockerfile(p string) (string, error) {
+	if p == "" {
+		return defaultDockerfile, nil
+	}
+	clean := path.Clean(p)
+	if path.IsAbs(clean) || escapes(clean) || clean == "." {
+		return "", proto.Errorf(proto.Invalid, "dockerfile %q must be a relative path to a file inside the build context", p)
+	}
+	return clean, nil
+}
+
+// checkTimeout returns the timeout of a build in seconds: 3600 for 0, and proto.Invalid outside 1 to 86400.
+func checkTimeout(seconds int) (int64, error) {
+	switch {
+	case seconds == 0:
+		return defaultTimeout, nil
+	case seconds < 1 || seconds > maxTimeout:
+		return 0, proto.Errorf(proto.Invalid, "timeout %d is out of range: it must be 1 to %d seconds", seconds, maxTimeout)
+	}
+	return int64(seconds), nil
+}
+
+// checkBuildArgs refuses a build argument with no name.
+func checkBuildArgs(args map[string]string) error {
+	for k := range args {
+		if k == "" {
+			return proto.Errorf(proto.Invalid, "buildArgs has an entry with an empty name")
+		}
+	}
+	return nil
 }

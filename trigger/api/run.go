@@ -24,6 +24,12 @@ type Run struct {
 	Attempt    int        `json:"attempt,omitempty"`
 	// CancelRequested is set while a cancel of a Running run waits for its worker to stop the build.
 	CancelRequested bool `json:"cancelRequested,omitempty"`
+	// TaskName names the task the run belongs to, if any.
+	TaskName string `json:"taskName,omitempty"`
+	// Git says which git event started the run, for runs of tasks.
+	Git *GitTrigger `json:"git,omitempty"`
+	// SupersededBy names the newer run of the same task and branch that made this one unnecessary.
+	SupersededBy string `json:"supersededBy,omitempty"`
 	// Request is what was asked for, with the tags as rendered and qualified at submission.
 	Request BuildRequest `json:"request"`
 }
@@ -34,9 +40,27 @@ type Image struct {
 	Digest    string `json:"digest"`
 }
 
-// BuildRequest is what a submission asks for: the "request" part of POST /v1/runs. Its zero values mean the
-// defaults: Dockerfile "Dockerfile", Push true, Timeout 3600 seconds.
+// GitTrigger is the git event that started a run.
+type GitTrigger struct {
+	Repository string `json:"repository"`
+	// Ref is the full ref: refs/heads/main, refs/tags/v1, refs/pull/7/head.
+	Ref    string `json:"ref,omitempty"`
+	Commit string `json:"commit,omitempty"`
+	// DeliveryID is the webhook delivery that started the run.
+	DeliveryID string `json:"deliveryId,omitempty"`
+	Pusher     string `json:"pusher,omitempty"`
+	// PullRequest is the pull request's number, for pull_request runs.
+	PullRequest int64 `json:"pullRequest,omitempty"`
+}
+
+// BuildRequest is what a submission asks for: the "request" part of POST /v1/runs, or its whole JSON body when
+// Context is set. Its zero values mean the defaults: Dockerfile "Dockerfile", Push true, Timeout 3600 seconds.
 type BuildRequest struct {
+	// Context, when set, is the URL of the build context, and the submission uploads none: a git repository
+	// ("https://host/owner/repo.git#ref:subdir", a URL ending in .git or with a '#'), whose ref is resolved
+	// to a commit when the run is queued; or any other http(s) URL, a tar or tar.gz archive that the worker
+	// downloads. In a run, it is the context as queued, the git ref in full.
+	Context string `json:"context,omitempty"`
 	// Dockerfile is the Dockerfile's path inside the build context.
 	Dockerfile string `json:"dockerfile,omitempty"`
 	// Tags are image references, each a Go template over {{.Run.ID}}, {{.Run.Date}} and {{.Run.Registry}}.
@@ -105,7 +129,10 @@ func RunFromProto(r *proto.Run) *Run {
 		Error:           r.GetError(),
 		Attempt:         int(r.GetAttempt()),
 		CancelRequested: r.GetCancelRequested(),
+		TaskName:        r.GetTaskName(),
+		SupersededBy:    r.GetSupersededBy(),
 		Request: BuildRequest{
+			Context:    spec.GetContextUrl(),
 			Dockerfile: spec.GetDockerfile(),
 			Tags:       spec.GetTags(),
 			BuildArgs:  spec.GetBuildArgs(),
@@ -114,6 +141,13 @@ func RunFromProto(r *proto.Run) *Run {
 			Push:       &push,
 			Timeout:    int(spec.GetTimeoutSeconds()),
 		},
+	}
+	if spec.GetGit() != nil {
+		out.Request.Context = formatGitContext(spec.GetGit())
+	}
+	if g := r.GetGit(); g != nil {
+		out.Git = &GitTrigger{Repository: g.GetRepository(), Ref: g.GetRef(), Commit: g.GetCommit(),
+			DeliveryID: g.GetDeliveryId(), Pusher: g.GetPusher(), PullRequest: g.GetPullRequest()}
 	}
 	for _, im := range r.GetImages() {
 		out.Images = append(out.Images, Image{Reference: im.GetReference(), Digest: im.GetDigest()})

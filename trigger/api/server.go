@@ -18,7 +18,7 @@ import (
 	"github.com/kilnbuild/kiln/trigger/queue"
 )
 
-// Store is what the server keeps runs, build contexts and logs in. *store.Store satisfies it.
+// Store is what the server keeps runs, build contexts, logs and tasks in. *store.Store satisfies it.
 type Store interface {
 	NextRunID(ctx context.Context) (string, error)
 	CreateRun(ctx context.Context, r *proto.Run) error
@@ -29,6 +29,7 @@ type Store interface {
 	DeleteContext(ctx context.Context, name string) error
 	FinishLog(ctx context.Context, id string) error
 	ReadLog(ctx context.Context, id string, follow bool, w io.Writer) error
+	taskStore
 }
 
 // Publisher puts events on JetStream and waits for the stream's acknowledgement. jetstream.JetStream
@@ -55,6 +56,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Now tells the time runs are queued at; nil means time.Now.
 	Now func() time.Time
+	// Hooks registers the webhooks of tasks' repositories as tasks are created, and removes them; nil means
+	// none is registered.
+	Hooks HookRegistrar
 }
 
 // defaultMaxContextSize is the build context limit when Config.MaxContextSize is 0.
@@ -89,6 +93,12 @@ func NewServer(cfg Config, st Store, pub Publisher, cancel Canceler, logger *slo
 	s.mux.Handle("GET /v1/runs/{id}", s.handle(s.getRun))
 	s.mux.Handle("GET /v1/runs/{id}/log", s.handle(s.readLog))
 	s.mux.Handle("POST /v1/runs/{id}/cancel", s.handle(s.cancelRun))
+	s.mux.Handle("POST /v1/tasks", s.handle(s.createTask))
+	s.mux.Handle("GET /v1/tasks", s.handle(s.listTasks))
+	s.mux.Handle("GET /v1/tasks/{name}", s.handle(s.getTask))
+	s.mux.Handle("PATCH /v1/tasks/{name}", s.handle(s.updateTask))
+	s.mux.Handle("DELETE /v1/tasks/{name}", s.handle(s.deleteTask))
+	s.mux.Handle("POST /v1/tasks/{name}/runs", s.handle(s.runTask))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	return s

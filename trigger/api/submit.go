@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -17,26 +19,13 @@ import (
 // run on a context the client cannot cancel, so that a client that leaves does not leave half a run behind.
 const commitTimeout = 30 * time.Second
 
-// submit is POST /v1/runs: it checks the request part, streams the context part into the store while
-// checking it, records the run as Queued and publishes its RunRequested. It answers 202 with the run once the
-// event is on JetStream.
+// submit is POST /v1/runs. A multipart submission has a "request" part, then a "context" part that streams
+// into the store while it is checked; one whose request names a context URL has the request part only, and
+// so may a plain JSON body. It records the run as Queued and publishes its RunRequested, and answers 202 with
+// the run once the event is on JetStream.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return proto.Errorf(proto.Invalid,
-			"POST /v1/runs takes multipart/form-data, a \"request\" part then a \"context\" part: %v", err)
-	}
-	part, err := mr.NextPart()
-	if err == io.EOF {
-		return proto.Errorf(proto.Invalid, "the submission has no parts: it needs a \"request\" part then a \"context\" part")
-	}
-	if err != nil {
-		return proto.Errorf(proto.Invalid, "reading the submission: %v", err)
-	}
-	if part.FormName() != "request" {
-		return proto.Errorf(proto.Invalid, "the first part of a submission must be \"request\", not %q", part.FormName())
-	}
-	req, err := readRequest(part)
+	ctx := r.Context()
+	req, mr, err := readSubmission(r)
 	if err != nil {
 		return err
 	}
@@ -44,30 +33,27 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-
-	ctx := r.Context()
 	queued := s.cfg.Now().UTC()
+	tagRun := tags.Run{Queued: queued, TriggeredBy: "manual"}
+	if req.Context != "" {
+		if err := remoteContext(ctx, req.Context, spec, &tagRun); err != nil {
+			return err
+		}
+	}
+
 	id, err := s.st.NextRunID(ctx)
 	if err != nil {
 		return fmt.Errorf("allocating a run ID: %w", err)
 	}
-	if spec.Tags, err = tags.Render(req.Tags, tags.Run{ID: id, Queued: queued, TriggeredBy: "manual"}, s.cfg.DefaultRegistry); err != nil {
+	tagRun.ID = id
+	if spec.Tags, err = tags.Render(req.Tags, tagRun, s.cfg.DefaultRegistry); err != nil {
 		return err
 	}
-
-	part, err = mr.NextPart()
-	if err == io.EOF {
-		return proto.Errorf(proto.Invalid, "the submission has no \"context\" part after its \"request\" part")
-	}
-	if err != nil {
-		return proto.Errorf(proto.Invalid, "reading the submission: %v", err)
-	}
-	if part.FormName() != "context" {
-		return proto.Errorf(proto.Invalid, "the second part of a submission must be \"context\", not %q", part.FormName())
-	}
-	spec.ContextObject = id
-	if err := s.storeContext(ctx, id, part); err != nil {
-		return err
+	if req.Context == "" {
+		if err := s.uploadContext(ctx, mr, id); err != nil {
+			return err
+		}
+		spec.ContextObject = id
 	}
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
@@ -82,6 +68,90 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, RunFromProto(run))
+	return nil
+}
+
+// readSubmission reads the build request of a submission, from a JSON body or from the first part of a
+// multipart one, and returns it with the multipart reader positioned after that part (nil for JSON). A
+// request with a context URL must come alone: a context part after it is refused.
+func readSubmission(r *http.Request) (BuildRequest, *multipart.Reader, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		req, err := readRequest(r.Body)
+		if err == nil && req.Context == "" {
+			err = proto.Errorf(proto.Invalid, "a JSON submission needs \"context\", the URL of a git repository or an archive; "+
+				"to upload a context, POST multipart/form-data: a \"request\" part then a \"context\" part")
+		}
+		return req, nil, err
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return BuildRequest{}, nil, proto.Errorf(proto.Invalid,
+			"POST /v1/runs takes multipart/form-data, a \"request\" part then a \"context\" part, "+
+				"or application/json with a context URL: %v", err)
+	}
+	part, err := mr.NextPart()
+	if err == io.EOF {
+		return BuildRequest{}, nil, proto.Errorf(proto.Invalid, "the submission has no parts: it needs a \"request\" part then a \"context\" part")
+	}
+	if err != nil {
+		return BuildRequest{}, nil, proto.Errorf(proto.Invalid, "reading the submission: %v", err)
+	}
+	if part.FormName() != "request" {
+		return BuildRequest{}, nil, proto.Errorf(proto.Invalid, "the first part of a submission must be \"request\", not %q", part.FormName())
+	}
+	req, err := readRequest(part)
+	if err != nil || req.Context == "" {
+		return req, mr, err
+	}
+	switch part, err := mr.NextPart(); {
+	case err == io.EOF:
+		return req, mr, nil
+	case err != nil:
+		return req, nil, proto.Errorf(proto.Invalid, "reading the submission: %v", err)
+	default:
+		return req, nil, proto.Errorf(proto.Invalid,
+			"the submission has both a context URL and a %q part: send one or the other", part.FormName())
+	}
+}
+
+// uploadContext stores the "context" part that comes next in mr under name.
+func (s *Server) uploadContext(ctx context.Context, mr *multipart.Reader, name string) error {
+	part, err := mr.NextPart()
+	if err == io.EOF {
+		return proto.Errorf(proto.Invalid, "the submission has no \"context\" part after its \"request\" part")
+	}
+	if err != nil {
+		return proto.Errorf(proto.Invalid, "reading the submission: %v", err)
+	}
+	if part.FormName() != "context" {
+		return proto.Errorf(proto.Invalid, "the second part of a submission must be \"context\", not %q", part.FormName())
+	}
+	return s.storeContext(ctx, name, part)
+}
+
+// remoteContext sets the context of spec from the context URL raw: a git repository (a URL ending in .git or
+// with a "#ref:subdir") becomes spec.Git, its ref resolved to the commit to build, which run then shows to
+// the tag templates; any other URL is an archive the worker downloads, spec.ContextUrl.
+func remoteContext(ctx context.Context, raw string, spec *proto.BuildSpec, run *tags.Run) error {
+	if !isGitContextURL(raw) {
+		u, err := checkContextURL(raw, "context URL")
+		if err != nil {
+			return err
+		}
+		spec.ContextUrl = u.String()
+		return nil
+	}
+	g, err := ParseGitContext(raw)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, lsRemoteTimeout)
+	defer cancel()
+	if g.Commit, g.Ref, err = ResolveRef(ctx, g.Url, g.Ref, ""); err != nil {
+		return err
+	}
+	spec.Git = g
+	run.Commit, run.Branch = g.Commit, shortRef(g.Ref)
 	return nil
 }
 

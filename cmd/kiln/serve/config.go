@@ -33,6 +33,11 @@ type Config struct {
 	TokenFile string
 	// MaxContextSize bounds an uploaded build context, compressed or not.
 	MaxContextSize int64
+	// PublicURL is Kiln's address as GitHub reaches it: webhooks registered on repositories point there, and
+	// commit statuses link to run logs under it. "" registers no webhooks.
+	PublicURL string
+	// GitHubAPIURL is GitHub's REST API; "" is https://api.github.com/, GitHub Enterprise is https://HOST/api/v3/.
+	GitHubAPIURL string
 	// AckWait is how long a run's message waits for a lost worker before another takes it.
 	AckWait time.Duration
 	// PushBackoff is the first wait before a failed push is tried again; it doubles for each retry.

@@ -25,6 +25,9 @@ import (
 	"github.com/kilnbuild/kiln/scheduler"
 	"github.com/kilnbuild/kiln/store"
 	"github.com/kilnbuild/kiln/trigger/api"
+	"github.com/kilnbuild/kiln/trigger/github"
+	"github.com/kilnbuild/kiln/trigger/queue"
+	"github.com/kilnbuild/kiln/trigger/webhook"
 )
 
 // blobStoreLimit is how large a worker's blob store may grow before it is emptied.
@@ -104,6 +107,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err := m.startAPI(st, js, token); err != nil {
 			return err
 		}
+		m.startReporter(bg, js, st)
 	}
 	m.waitReady(ctx)
 	return nil
@@ -182,6 +186,7 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 		Conn:           m.nc,
 		Store:          st,
 		Builder:        b,
+		Git:            builder.NewGitCache(filepath.Join(m.cfg.DataDir, "git")),
 		Name:           workerName(),
 		Concurrency:    m.cfg.Workers,
 		AckWait:        m.cfg.AckWait,
@@ -232,14 +237,22 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token string) e
 	if err != nil {
 		return fmt.Errorf("listening for the API on %s: %w", m.cfg.Listen, err)
 	}
+	gh := github.Config{APIURL: m.cfg.GitHubAPIURL, PublicURL: m.cfg.PublicURL}
 	srv := api.NewServer(api.Config{
 		DefaultRegistry: m.cfg.DefaultRegistry,
 		MaxContextSize:  m.cfg.MaxContextSize,
 		Token:           token,
 		Ready:           m.ready,
+		Hooks:           github.NewHooks(gh),
 	}, st, js, m.nc, m.log.With("part", "api"))
+	hooks := webhook.NewHandler(webhook.Config{DefaultRegistry: m.cfg.DefaultRegistry},
+		st, queue.New(st, js, m.log.With("part", "webhook")), m.log.With("part", "webhook"))
+	// Webhooks authenticate by their signatures, not the API's bearer token.
+	mux := http.NewServeMux()
+	mux.Handle("/v1/webhooks/", hooks)
+	mux.Handle("/", srv.Handler())
 	m.apiAddr = ln.Addr().String()
-	m.httpServer = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -249,6 +262,20 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token string) e
 	}()
 	m.log.Info("API listening", "url", m.APIURL())
 	return nil
+}
+
+// startReporter reports runs of GitHub tasks as commit statuses. It runs beside the API: one per process that
+// serves it is enough, and several share the work through one durable consumer.
+func (m *Main) startReporter(bg context.Context, js jetstream.JetStream, st *store.Store) {
+	rep := github.NewReporter(github.ReporterConfig{Config: github.Config{APIURL: m.cfg.GitHubAPIURL, PublicURL: m.cfg.PublicURL}},
+		js, st, m.log.With("part", "github"))
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := rep.Run(bg); err != nil {
+			m.log.Error("GitHub status reporter stopped", "err", err)
+		}
+	}()
 }
 
 // ready is /readyz: NATS connected, and buildkitd answering when this process builds.

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"io"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/kilnbuild/kiln/proto"
+)
+
+// gitServer serves the bare repositories under its root over smart HTTP with `git http-backend`, as a forge
+// does. Repositories under private/ need its token as the password of HTTP basic authentication.
+type gitServer struct {
+	root  string
+	url   string
+	token string
+}
+
+// newGitServer starts a git server that stops when the test ends.
+func newGitServer(t *testing.T, token string) *gitServer {
+	t.Helper()
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatalf("git --exec-path: %v", err)
+	}
+	g := &gitServer{root: t.TempDir(), token: token}
+	backend := &cgi.Handler{
+		Path:   filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"),
+		Env:    []string{"GIT_PROJECT_ROOT=" + g.root, "GIT_HTTP_EXPORT_ALL=1"},
+		Stderr: io.Discard, // it says "Not a git repository" for the test that asks for one that is not there
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/private/") {
+			_, pass, ok := r.BasicAuth()
+			if !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(g.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+				http.Error(w, "Invalid username or password.", http.StatusUnauthorized)
+				return
+			}
+		}
+		backend.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	g.url = srv.URL
+	return g
+}
+
+// testRepo is what newRepo made: the URL of the repository and its commits.
+type testRepo struct {
+	url     string
+	main    string // the head of main
+	dev     string // the head of dev, one commit past main
+	release string // the commit the annotated tag v1 tags: the first commit of main
+}
+
+// newRepo creates the bare repository name ("private/app.git" needs the token) with two commits on main (the
+// first tagged v1, with an annotated tag, and lightweight-tagged light), one more on dev, the branch feature/x
+// at main, and HEAD on head.
+func (g *gitServer) newRepo(t *testing.T, name, head string) testRepo {
+	t.Helper()
+	work := t.TempDir()
+	runGit(t, work, "init", "--quiet", "--initial-branch=main")
+	commit := func(file, content string) string {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(work, file), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runGit(t, work, "add", file)
+		runGit(t, work, "commit", "--quiet", "-m", "change "+file)
+		return runGit(t, work, "rev-parse", "HEAD")
+	}
+	r := testRepo{url: g.url + "/" + name}
+	r.release = commit("Dockerfile", "FROM scratch\n")
+	runGit(t, work, "tag", "-a", "v1", "-m", "release 1")
+	runGit(t, work, "tag", "light")
+	r.main = commit("README", "hello\n")
+	runGit(t, work, "branch", "feature/x")
+	runGit(t, work, "checkout", "--quiet", "-b", "dev")
+	r.dev = commit("README", "hello, dev\n")
+
+	bare := filepath.Join(g.root, name)
+	runGit(t, "", "clone", "--quiet", "--bare", work, bare)
+	runGit(t, bare, "symbolic-ref", "HEAD", "refs/heads/"+head)
+	return r
+}
+
+// runGit runs git in dir with a config of its own and returns its output, trimmed.
+func runGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Kiln Test", "GIT_AUTHOR_EMAIL=test@kiln.invalid",
+		"GIT_COMMITTER_NAME=Kiln Test", "GIT_COMMITTER_EMAIL=test@kiln.invalid")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestResolveRef(t *testing.T) {
+	const token = "ghp_s3cretToken"
+	g := newGitServer(t, token)
+	pub := g.newRepo(t, "acme/app.git", "dev")
+	priv := g.newRepo(t, "private/app.git", "main")
+
+	tests := []struct {
+		name, url, ref, token string
+		commit, fullRef       string
+	}{
+		{"branch", pub.url, "main", "", pub.main, "refs/heads/main"},
+		{"other branch", pub.url, "dev", "", pub.dev, "refs/heads/dev"},
+		{"full ref", pub.url, "refs/heads/main", "", pub.main, "refs/heads/main"},
+		{"default branch", pub.url, "", "", pub.dev, "refs/heads/dev"},
+		{"annotated tag, peeled", pub.url, "v1", "", pub.release, "refs/tags/v1"},
+		{"lightweight tag", pub.url, "light", "", pub.release, "refs/tags/light"},
+		{"private with token", priv.url, "main", token, priv.main, "refs/heads/main"},
+		{"private default branch", priv.url, "", token, priv.main, "refs/heads/main"},
+		{"token a public repository ignores", pub.url, "main", token, pub.main, "refs/heads/main"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			commit, ref, err := ResolveRef(t.Context(), tt.url, tt.ref, tt.token)
+			if err != nil || commit != tt.commit || ref != tt.fullRef {
+				t.Errorf("ResolveRef(%s, %q) = %s, %s, %v; want %s, %s", tt.url, tt.ref, commit, ref, err, tt.commit, tt.fullRef)
+			}
+		})
+	}
+}
+
+func TestResolveRefErrors(t *testing.T) {
+	const token = "ghp_s3cretToken"
+	g := newGitServer(t, token)
+	pub := g.newRepo(t, "acme/app.git", "main")
+	priv := g.newRepo(t, "private/app.git", "main")
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upstream down", http.StatusBadGateway)
+	}))
+	t.Cleanup(failing.Close)
+	notGit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("<html>a web page</html>"))
+	}))
+	t.Cleanup(notGit.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+
+	tests := []struct {
+		name, url, ref, token string
+		code                  proto.Code
+		want                  string // in the message
+	}{
+		{"unknown branch", pub.url, "nope", "", proto.Invalid, `no branch or tag "nope"`},
+		{"unknown full ref", pub.url, "refs/heads/v1", "", proto.Invalid, `"refs/heads/v1"`},
+		{"no repository", g.url + "/acme/missing.git", "", "", proto.Invalid, "repository not found"},
+		{"private without token", priv.url, "main", "", proto.Invalid, "authentication required"},
+		{"private with a wrong token", priv.url, "main", "ghp_wrong", proto.Invalid, "needs a git token"},
+		{"not a git server", notGit.URL + "/app.git", "", "", proto.Invalid, notGit.URL},
+		{"server failing", failing.URL + "/app.git", "", "", proto.Unavailable, "502"},
+		{"unreachable", closed.URL + "/app.git", "", "", proto.Unavailable, closed.URL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			commit, _, err := ResolveRef(ctx, tt.url, tt.ref, tt.token)
+			if got := proto.ErrorCode(err); got != tt.code || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ResolveRef(%s, %q) = %s, %v (%q); want code %q naming %s", tt.url, tt.ref, commit, err, got, tt.code, tt.want)
+			}
+			if tt.token != "" && strings.Contains(err.Error(), tt.token) {
+				t.Errorf("ResolveRef error %q holds the token", err)
+			}
+		})
+	}
+}
+
+func TestParseGitContext(t *testing.T) {
+	tests := []struct {
+		in   string
+		want *proto.GitContext
+	}{
+		{"https://github.com/acme/app.git", &proto.GitContext{Url: "https://github.com/acme/app.git"}},
+		{"https://github.com/acme/app.git#main", &proto.GitContext{Url: "https://github.com/acme/app.git", Ref: "main"}},
+		{"https://github.com/acme/app.git#main:docker/app", &proto.GitContext{Url: "https://github.com/acme/app.git", Ref: "main", Subdir: "docker/app"}},
+		{"https://github.com/acme/app.git#:docker", &proto.GitContext{Url: "https://github.com/acme/app.git", Subdir: "docker"}},
+		{"https://github.com/acme/app.git#release/1.2:./a/../b/", &proto.GitContext{Url: "https://github.com/acme/app.git", Ref: "release/1.2", Subdir: "b"}},
+		{"https://github.com/acme/app.git#refs/tags/v1:.", &proto.GitContext{Url: "https://github.com/acme/app.git", Ref: "refs/tags/v1"}},
+		{"http://git.local:3000/acme/app", &proto.GitContext{Url: "http://git.local:3000/acme/app"}},
+		{" https://github.com/acme/app.git#main ", &proto.GitContext{Url: "https://github.com/acme/app.git", Ref: "main"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseGitContext(tt.in)
+			if err != nil || !gproto.Equal(got, tt.want) {
+				t.Errorf("ParseGitContext(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseGitContextRefuses(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     string // in the message
+	}{
+		{"empty", "", "not a valid http or https URL"},
+		{"ssh", "ssh://git@github.com/acme/app.git", "only http and https"},
+		{"scp style", "git@github.com:acme/app.git", "http or https"},
+		{"file", "file:///srv/app.git", "only http and https"},
+		{"token in URL", "https://x-access-token:ghp_abc@github.com/acme/app.git", "credentials in the URL are refused"},
+		{"user in URL", "https://me@github.com/acme/app.git", "credentials in the URL are refused"},
+		{"no host", "https:///acme/app.git", "names no host"},
+		{"no path", "https://github.com/#main", "names no repository"},
+		{"query", "https://github.com/acme/app.git?token=1", "no query string"},
+		{"bad ref", "https://github.com/acme/app.git#ma..in", `"ma..in"`},
+		{"ref with space", "https://github.com/acme/app.git#a b", `"a b"`},
+		{"ref starting with a dash", "https://github.com/acme/app.git#-x", `"-x"`},
+		{"subdir outside", "https://github.com/acme/app.git#main:../etc", `"../etc"`},
+		{"subdir absolute", "https://github.com/acme/app.git#main:/etc", `"/etc"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseGitContext(tt.in)
+			if proto.ErrorCode(err) != proto.Invalid || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseGitContext(%q) = %v, %v; want an invalid error naming %s", tt.in, got, err, tt.want)
+			}
+			if strings.Contains(err.Error(), "ghp_abc") {
+				t.Errorf("ParseGitContext(%q) error %q repeats the credentials", tt.in, err)
+			}
+		})
+	}
+}
+
+func TestGitContextRoundTrip(t *testing.T) {
+	for _, in := range []string{
+		"https://h/a.git", "https://h/a.git#main", "https://h/a.git#main:sub/dir", "https://h/a.git#:sub",
+	} {
+		g, err := ParseGitContext(in)
+		if err != nil {
+			t.Fatalf("ParseGitContext(%q): %v", in, err)
+		}
+		if got := formatGitContext(g); got != in {
+			t.Errorf("formatGitContext(ParseGitContext(%q)) = %q, want it back", in, got)
+		}
+	}
+}
+
+func TestIsGitContextURL(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"https://github.com/acme/app.git", true},
+		{"https://github.com/acme/app.git/", true},
+		{"https://github.com/acme/app#main", true},
+		{"https://github.com/acme/app#:sub", true},
+		{"https://files.example/ctx.tar.gz", false},
+		{"https://files.example/ctx.tgz?sig=abc", false},
+		{"https://files.example/app.git.tar.gz", false},
+	}
+	for _, tt := range tests {
+		if got := isGitContextURL(tt.in); got != tt.want {
+			t.Errorf("isGitContextURL(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
