@@ -35,9 +35,9 @@ func DownloadContext(ctx context.Context, url, dir string, maxBytes int64, log i
 func download(ctx context.Context, rawURL, dir string, maxBytes int64, log io.Writer) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return proto.Errorf(proto.Invalid, "the build context URL %q is not an http:// or https:// URL", shownURL(u, rawURL))
+		return proto.Errorf(proto.Invalid, "the build context URL %q is not an http:// or https:// URL", shownURL(u))
 	}
-	shown := shownURL(u, rawURL)
+	shown := shownURL(u)
 	fmt.Fprintf(log, "Downloading the build context from %s\n", shown)
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -94,7 +94,7 @@ func downloadError(ctx context.Context, shown string, err error) error {
 }
 
 // shownURL is u as it may be shown: without its password and with its query, if any, replaced by "REDACTED".
-func shownURL(u *url.URL, raw string) string {
+func shownURL(u *url.URL) string {
 	if u == nil {
 		return "(an unparsable URL)"
 	}

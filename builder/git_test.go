@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bytes"
+	"context"
 	"maps"
 	"os"
 	"path/filepath"
@@ -235,5 +236,19 @@ func TestGitFetchSubmodule(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "Skipping submodule vendor/lib (commit ") {
 		t.Errorf("Fetch logged\n%s\nwant the submodule skipped", log.String())
+	}
+}
+
+// TestGitFetchCanceled checks that a Fetch its caller gave up on is kind proto.Unavailable, so that the run goes
+// back to the queue.
+func TestGitFetchCanceled(t *testing.T) {
+	srv := newGitServer(t, "")
+	repo := srv.newRepo(t, "app", true)
+	v1 := repo.commit(t, "main", appV1(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := NewGitCache(t.TempDir()).Fetch(ctx, GitRequest{URL: repo.URL, Commit: v1}, t.TempDir(), nil)
+	if proto.ErrorCode(err) != proto.Unavailable {
+		t.Errorf("Fetch(canceled) = %v (%s), want kind unavailable", err, proto.ErrorCode(err))
 	}
 }

@@ -24,8 +24,16 @@ import (
 // object ever fetched from it, so that the next build of the same repository fetches only the objects that are
 // new. Fetches are shallow (depth 1), of one ref or commit, without tags. Fetches of the same repository take
 // turns: in one process through a lock per repository, across processes sharing dir through an flock(2) on a
-// file next to the cache. Checkouts run side by side, since a cache only ever gains objects. Nothing is removed
-// from a cache: deleting dir (or one repository's directory, when no Fetch runs) is how to reclaim the space.
+// file next to the cache. Checkouts run side by side, since a cache only ever gains objects.
+//
+// The files checked out are kept as well, under dir/files, one per content and mode, and later checkouts
+// hard-link those they need instead of writing them again (see fileStore), which makes checking out a commit
+// that differs from an earlier one in a few files a matter of links. The first Fetch of a repository keeps none,
+// so that a repository built once costs neither the links nor the space; the second keeps them all. A checkout
+// into a directory on another file system than dir writes copies.
+//
+// Nothing is ever removed from dir: deleting it (or one repository's directory, when no Fetch runs) is how to
+// reclaim the space.
 //
 // A GitCache is safe for concurrent use.
 type GitCache struct {
@@ -81,34 +89,17 @@ func (c *GitCache) Fetch(ctx context.Context, req GitRequest, dest string, log i
 	fmt.Fprintf(log, "Fetching %s\n", what)
 	start := time.Now()
 
-	key := cacheKey(req.URL)
-	release, err := c.locks.acquire(ctx, key)
+	repo, got, err := c.fetch(ctx, req, want, log)
 	if err != nil {
 		return "", fetchError(ctx, "fetching "+what, err, req.Token)
-	}
-	unlockFile, err := c.lockFile(ctx, key)
-	if err != nil {
-		release()
-		return "", fetchError(ctx, "fetching "+what, err, req.Token)
-	}
-	repo, err := openRepoCache(filepath.Join(c.dir, key+".git"), req.URL, req.Token)
-	if err != nil {
-		unlockFile()
-		release()
-		return "", err
 	}
 	defer repo.Close()
-	got, err := repo.fetch(ctx, req.Ref, want, log)
-	unlockFile()
-	release()
-	if err != nil {
-		return "", fetchError(ctx, "fetching "+what, err, req.Token)
-	}
 	fmt.Fprintf(log, "Fetched %s in %s (cache: %d objects new, %s)\n", short(got), since(start),
 		repo.objects, byteSize(repo.bytes))
 
 	start = time.Now()
-	stats, err := checkout(ctx, repo.store, got, subdir, dest, log)
+	files := fileStore{dir: filepath.Join(c.dir, "files"), fill: !repo.created}
+	stats, err := checkout(ctx, repo.store, files, got, subdir, dest, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", proto.Errorf(proto.Unavailable, "checking out %s: stopped: %w", short(got), context.Cause(ctx))
@@ -119,8 +110,36 @@ func (c *GitCache) Fetch(ctx context.Context, req GitRequest, dest string, log i
 	if subdir != "" {
 		where = " of " + subdir
 	}
-	fmt.Fprintf(log, "Checked out %d files%s (%s) of %s in %s\n", stats.files, where, byteSize(stats.bytes), short(got), since(start))
+	fmt.Fprintf(log, "Checked out %d files%s (%s) of %s in %s (%d linked from earlier checkouts)\n",
+		stats.files, where, byteSize(stats.bytes), short(got), since(start), stats.reused)
 	return got.String(), nil
+}
+
+// fetch makes sure that the cache of req's repository holds want (or, when want is zero, what req.Ref points to
+// now) and returns the cache, open for the checkout, and the commit. It holds the repository's locks while it
+// writes to the cache; the checkout needs none, since a cache only ever gains objects.
+func (c *GitCache) fetch(ctx context.Context, req GitRequest, want plumbing.Hash, log io.Writer) (*repoCache, plumbing.Hash, error) {
+	key := cacheKey(req.URL)
+	release, err := c.locks.acquire(ctx, key)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	defer release()
+	unlock, err := c.lockFile(ctx, key)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	defer unlock()
+	repo, err := openRepoCache(filepath.Join(c.dir, key+".git"), req.URL, req.Token)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	got, err := repo.fetch(ctx, req.Ref, want, log)
+	if err != nil {
+		repo.Close()
+		return nil, plumbing.ZeroHash, err
+	}
+	return repo, got, nil
 }
 
 // lockFile takes the file lock of the repository cache key, creating dir if needed.

@@ -35,6 +35,8 @@ func TestGitFetchIncremental(t *testing.T) {
 			}
 			v1 := repo.commit(t, "main", func(work string) { writeFiles(t, work, files) })
 			v2 := ""
+			dir := t.TempDir()
+			c := NewGitCache(dir)
 			fetch := func(want string) (int64, string) {
 				t.Helper()
 				req := GitRequest{URL: repo.URL, Ref: "main"}
@@ -44,7 +46,7 @@ func TestGitFetchIncremental(t *testing.T) {
 				before := srv.bytes.Load()
 				dest := t.TempDir()
 				var log bytes.Buffer
-				got, err := c(t).Fetch(t.Context(), req, dest, &log)
+				got, err := c.Fetch(t.Context(), req, dest, &log)
 				if err != nil || got != want {
 					t.Fatalf("Fetch(%+v) = %s, %v, want %s\n%s", req, got, err, want, log.String())
 				}
@@ -64,7 +66,7 @@ func TestGitFetchIncremental(t *testing.T) {
 			if !strings.Contains(log, "(cache: 4 objects new") {
 				t.Errorf("the second fetch logged\n%s\nwant 4 objects new", log)
 			}
-			cached, err := git.PlainOpen(filepath.Join(cacheDirs[t.Name()], cacheKey(repo.URL)+".git"))
+			cached, err := git.PlainOpen(filepath.Join(dir, cacheKey(repo.URL)+".git"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,21 +83,6 @@ func TestGitFetchIncremental(t *testing.T) {
 			}
 		})
 	}
-}
-
-// cacheDirs and c give each test one GitCache, in a directory of its own.
-var (
-	cacheDirs = map[string]string{}
-	caches    = map[string]*GitCache{}
-)
-
-func c(t *testing.T) *GitCache {
-	t.Helper()
-	if caches[t.Name()] == nil {
-		cacheDirs[t.Name()] = t.TempDir()
-		caches[t.Name()] = NewGitCache(cacheDirs[t.Name()])
-	}
-	return caches[t.Name()]
 }
 
 // randomText is n bytes of letters that do not compress much.

@@ -19,12 +19,11 @@ func final(ctx context.Context, err error) bool {
 		return true
 	}
 	var netErr net.Error
-	var urlErr *url.Error
 	return errors.Is(err, transport.ErrAuthenticationRequired) ||
 		errors.Is(err, transport.ErrAuthorizationFailed) ||
 		errors.Is(err, transport.ErrRepositoryNotFound) ||
 		errors.Is(err, transport.ErrEmptyRemoteRepository) ||
-		errors.As(err, &netErr) || errors.As(err, &urlErr)
+		errors.As(err, &netErr)
 }
 
 // remoteError is a failure of git's conversation with the remote, as opposed to one of the cache on disk.

@@ -36,6 +36,8 @@ type repoCache struct {
 	store *filesystem.Storage
 	url   string
 	auth  transport.AuthMethod
+	// created is set when this Fetch made the cache: the repository was never fetched here before.
+	created bool
 	// objects and bytes count what the fetches brought, from the packs' headers and sizes.
 	objects, bytes int64
 }
@@ -48,13 +50,14 @@ func openRepoCache(path, url, token string) (*repoCache, error) {
 	fs := osfs.New(path, osfs.WithBoundOS())
 	store := filesystem.NewStorageWithOptions(fs, cache.NewObjectLRUDefault(),
 		filesystem.Options{KeepDescriptors: true, LargeObjectThreshold: largeObject})
+	r := &repoCache{store: store, url: url}
 	if _, err := os.Stat(filepath.Join(path, "HEAD")); errors.Is(err, os.ErrNotExist) {
 		if err := initRepoCache(store, url); err != nil {
 			store.Close()
 			return nil, fmt.Errorf("creating the git cache %s: %w", path, err)
 		}
+		r.created = true
 	}
-	r := &repoCache{store: store, url: url}
 	if token != "" {
 		r.auth = &githttp.BasicAuth{Username: "x-access-token", Password: token}
 	}
@@ -83,11 +86,6 @@ func (r *repoCache) Close() error { return r.store.Close() }
 // fetch makes sure the cache holds commit (or, when commit is zero, what ref points to on the remote) with its
 // whole tree, and returns the commit. It always asks the remote for its refs, so that a token that no longer
 // gives access to the repository fails even when everything is cached.
-//
-// A commit is fetched by its hash, depth 1, which the server must allow (GitHub does; git http-backend needs
-// uploadpack.allowAnySHA1InWant or allowReachableSHA1InWant). When it does not, ref is fetched instead, deepened
-// step by step until the commit turns up, so that a branch that moved on since the push still builds the commit
-// pushed and never a later one.
 func (r *repoCache) fetch(ctx context.Context, ref string, commit plumbing.Hash, log io.Writer) (plumbing.Hash, error) {
 	ep, err := transport.NewEndpoint(r.url)
 	if err != nil {
@@ -103,39 +101,52 @@ func (r *repoCache) fetch(ctx context.Context, ref string, commit plumbing.Hash,
 		return plumbing.ZeroHash, &remoteError{err}
 	}
 	p := &packFetch{repo: r, sess: sess, adv: adv}
-	local := localRef(ref)
-
-	if commit.IsZero() {
-		head, err := remoteRef(adv, ref)
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-		if err := p.fetch(ctx, head, 1); err != nil {
-			return plumbing.ZeroHash, err
-		}
-		return r.settle(local, head, ref)
+	if !commit.IsZero() {
+		return r.fetchCommit(ctx, p, ref, commit, log)
 	}
-	if p.byHash() {
+	head, err := remoteRef(adv, ref)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := p.fetch(ctx, head, 1); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.settle(localRef(ref), head, refOrHEAD(ref))
+}
+
+// fetchCommit makes sure the cache holds commit. It fetches it by its hash, depth 1, which the server must allow
+// (GitHub does; git http-backend needs uploadpack.allowAnySHA1InWant or allowReachableSHA1InWant). When it does
+// not, or the fetch fails, it fetches ref instead, deepened step by step until the commit turns up, so that a
+// branch that moved on since the push still builds the commit pushed and never a later one.
+func (r *repoCache) fetchCommit(ctx context.Context, p *packFetch, ref string, commit plumbing.Hash, log io.Writer) (plumbing.Hash, error) {
+	local := localRef(ref)
+	switch {
+	case r.has(commit):
+	case p.byHash():
 		err := p.fetch(ctx, commit, 1)
 		if err == nil && !r.has(commit) {
 			err = fmt.Errorf("the server did not send commit %s", commit)
 		}
 		if err == nil {
-			return r.settle(local, commit, commit.String())
+			break
 		}
 		if final(ctx, err) {
 			return plumbing.ZeroHash, err
 		}
 		fmt.Fprintf(log, "Fetching commit %s by its hash did not work (%s); looking for it in the history of %s\n",
 			short(commit), oneLine(err.Error()), refOrHEAD(ref))
-	} else if !r.has(commit) {
+		return r.deepen(ctx, p, ref, commit)
+	default:
 		fmt.Fprintf(log, "The server does not let a commit be fetched by its hash; looking for %s in the history of %s\n",
 			short(commit), refOrHEAD(ref))
+		return r.deepen(ctx, p, ref, commit)
 	}
-	if r.has(commit) {
-		return r.settle(local, commit, commit.String())
-	}
-	head, err := remoteRef(adv, ref)
+	return r.settle(local, commit, commit.String())
+}
+
+// deepen fetches ref deeper and deeper until the cache holds commit.
+func (r *repoCache) deepen(ctx context.Context, p *packFetch, ref string, commit plumbing.Hash) (plumbing.Hash, error) {
+	head, err := remoteRef(p.adv, ref)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -144,7 +155,7 @@ func (r *repoCache) fetch(ctx context.Context, ref string, commit plumbing.Hash,
 			return plumbing.ZeroHash, err
 		}
 		if r.has(commit) {
-			return r.settle(local, commit, commit.String())
+			return r.settle(localRef(ref), commit, commit.String())
 		}
 		if r.complete(head) {
 			return plumbing.ZeroHash, proto.Errorf(proto.Invalid, "commit %s is not in the history of %s", commit, refOrHEAD(ref))
