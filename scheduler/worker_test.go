@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	gproto "google.golang.org/protobuf/proto"
@@ -17,34 +16,14 @@ import (
 	"github.com/kilnbuild/kiln/builder"
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/store/storetest"
 )
 
 // newStore starts an in-process JetStream server and opens the store on it.
 func newStore(t *testing.T) (*store.Store, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), js, store.Config{})
-	if err != nil {
-		t.Fatalf("store.Open() = %v", err)
-	}
-	return st, nc, js
+	env := storetest.New(t)
+	return env.Store, env.Conn, env.JS
 }
 
 func TestClaim(t *testing.T) {

@@ -6,13 +6,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/store/storetest"
 	"github.com/kilnbuild/kiln/trigger/api"
 )
 
@@ -20,33 +16,8 @@ import (
 // and the store. It all stops when the test ends.
 func startAPI(t *testing.T) (string, *store.Store) {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("server.NewServer: %v", err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready after 10s")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatalf("nats.Connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	st, err := store.Open(t.Context(), js, store.Config{})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
+	env := storetest.New(t)
+	nc, js, st := env.Conn, env.JS, env.Store
 	hs := httptest.NewServer(api.NewServer(api.Config{DefaultRegistry: "registry.local"}, st, js, nc, nil).Handler())
 	t.Cleanup(hs.Close)
 	return hs.URL, st

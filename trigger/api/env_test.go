@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/store/storetest"
 )
 
 // testNow is the time every test server queues runs at.
@@ -37,33 +37,8 @@ type testEnv struct {
 // stops when the test ends.
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("server.NewServer: %v", err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready after 10s")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatalf("nats.Connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	st, err := store.Open(t.Context(), js, store.Config{})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
+	env := storetest.New(t)
+	nc, js, st := env.Conn, env.JS, env.Store
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return testNow }
 	}

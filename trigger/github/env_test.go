@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/store/storetest"
 )
 
 // reporterEnv is a Reporter running against an in-process NATS server with JetStream, the real store on it,
@@ -34,33 +33,8 @@ type reporterEnv struct {
 // test ends, failing the test unless Run then returns nil.
 func startReporter(t *testing.T, cfg ReporterConfig) *reporterEnv {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("server.NewServer: %v", err)
-	}
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("NATS server not ready after 10s")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatalf("nats.Connect(%s): %v", srv.ClientURL(), err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	st, err := store.Open(t.Context(), js, store.Config{})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
+	env := storetest.New(t)
+	js, st := env.JS, env.Store
 
 	e := &reporterEnv{js: js, st: st, gh: newFakeGitHub(t), logs: new(syncBuffer), done: make(chan error, 1)}
 	cfg.HTTPClient = e.gh.client()

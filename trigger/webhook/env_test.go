@@ -17,13 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/store/storetest"
 	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/webhook"
 )
@@ -48,33 +47,8 @@ type testEnv struct {
 // the test ends.
 func newEnv(t *testing.T, cfg webhook.Config, tasks ...*proto.Task) *testEnv {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("server.NewServer: %v", err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready after 10s")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatalf("nats.Connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	st, err := store.Open(t.Context(), js, store.Config{})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
+	env := storetest.New(t)
+	js, st := env.JS, env.Store
 	for _, task := range tasks {
 		if err := st.CreateTask(t.Context(), task); err != nil {
 			t.Fatalf("CreateTask(%s): %v", task.GetName(), err)
