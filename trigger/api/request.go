@@ -49,6 +49,9 @@ func decodeJSON(r io.Reader, v any, what, as string) error {
 // specOf checks req and returns the build it asks for, defaults filled in. The tags are left out: they need
 // the run's ID to be rendered (renderTags).
 func specOf(req BuildRequest) (*proto.BuildSpec, error) {
+	if req.Commit != "" {
+		return nil, proto.Errorf(proto.Invalid, "commit is not part of a request: Kiln resolves a git context's ref when it queues the run; name the commit as the ref (#<ref>) instead")
+	}
 	spec := &proto.BuildSpec{
 		Dockerfile:     req.Dockerfile,
 		BuildArgs:      req.BuildArgs,

@@ -61,6 +61,8 @@ type BuildRequest struct {
 	// to a commit when the run is queued; or any other http(s) URL, a tar or tar.gz archive that the worker
 	// downloads. In a run, it is the context as queued, the git ref in full.
 	Context string `json:"context,omitempty"`
+	// Commit is, in answers, the commit a git context was resolved to when the run was queued.
+	Commit string `json:"commit,omitempty"`
 	// Dockerfile is the Dockerfile's path inside the build context.
 	Dockerfile string `json:"dockerfile,omitempty"`
 	// Tags are image references, each a Go template over {{.Run.ID}}, {{.Run.Date}} and {{.Run.Registry}}.
@@ -144,6 +146,7 @@ func RunFromProto(r *proto.Run) *Run {
 	}
 	if spec.GetGit() != nil {
 		out.Request.Context = formatGitContext(spec.GetGit())
+		out.Request.Commit = spec.GetGit().GetCommit()
 	}
 	if g := r.GetGit(); g != nil {
 		out.Git = &GitTrigger{Repository: g.GetRepository(), Ref: g.GetRef(), Commit: g.GetCommit(),
