@@ -50,7 +50,7 @@ func decodeJSON(r io.Reader, v any, what, as string) error {
 // the run's ID to be rendered (renderTags).
 func specOf(req BuildRequest) (*proto.BuildSpec, error) {
 	if req.Commit != "" {
-		return nil, proto.Errorf(proto.Invalid, "commit is not part of a request: Kiln resolves a git context's ref when it queues the run; name the commit as the ref (#<ref>) instead")
+		return nil, proto.Errorf(proto.Invalid, "commit is not part of a request: Kiln sets it when it resolves the git context's #ref at queueing")
 	}
 	spec := &proto.BuildSpec{
 		Dockerfile:     req.Dockerfile,
