@@ -57,16 +57,19 @@ func (c *Client) SubmitRun(ctx context.Context, req BuildRequest, buildContext i
 		pw.CloseWithError(werr)
 	}()
 	resp, err := c.do(ctx, http.MethodPost, "/v1/runs", pr, mw.FormDataContentType())
-	pr.CloseWithError(errors.New("the submission is over")) // stops the writer if the server answered early
+	pr.CloseWithError(errSubmissionOver) // stops the writer if the server answered early
 	<-done
 	if err != nil {
-		if werr != nil && !errors.Is(werr, io.ErrClosedPipe) && ctx.Err() == nil {
+		if werr != nil && !errors.Is(werr, io.ErrClosedPipe) && !errors.Is(werr, errSubmissionOver) && ctx.Err() == nil {
 			return nil, werr // the body failed first; the transport error only echoes it
 		}
 		return nil, err
 	}
 	return decodeRun(resp)
 }
+
+// errSubmissionOver stops the writer of a submission whose request has ended; it is never the cause of a failure.
+var errSubmissionOver = errors.New("the submission is over")
 
 // writeSubmission writes the two parts of a submission to mw and closes it.
 func writeSubmission(mw *multipart.Writer, req BuildRequest, buildContext io.Reader) error {

@@ -23,7 +23,12 @@ const commitTimeout = 30 * time.Second
 // into the store while it is checked; one whose request names a context URL has the request part only, and
 // so may a plain JSON body. It records the run as Queued and publishes its RunRequested, and answers 202 with
 // the run once the event is on JetStream.
-func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) (err error) {
+	defer func() {
+		if err != nil {
+			drain(r.Body)
+		}
+	}()
 	ctx := r.Context()
 	req, mr, err := readSubmission(r)
 	if err != nil {
@@ -181,4 +186,13 @@ func (s *Server) dropContext(ctx context.Context, name string) {
 	if err != nil && proto.ErrorCode(err) != proto.NotFound {
 		s.log.ErrorContext(ctx, "could not delete a build context", "name", name, "err", err)
 	}
+}
+
+// maxDrain bounds what a refused submission's sender may still send before the server answers.
+const maxDrain = 8 << 20
+
+// drain reads what is left of a refused submission, up to maxDrain, so that a client still sending it finishes
+// and reads the answer (413, 400) instead of seeing its connection reset. Past maxDrain the connection closes.
+func drain(body io.Reader) {
+	_, _ = io.CopyN(io.Discard, body, maxDrain)
 }
