@@ -203,7 +203,7 @@ func TestPathFilterAndLatestOnly(t *testing.T) {
 	k := startKiln(t, func(c *serve.Config) { c.Workers = 1 })
 	reg := k.pushBase(t)
 	g := newGitServer(t, "")
-	df := "FROM " + reg + "/base/busybox:1\nCOPY app/ /app/\nRUN cat /app/n.txt && sleep 2\n"
+	df := "FROM " + reg + "/base/busybox:1\nCOPY app/ /app/\nRUN cat /app/n.txt && echo " + nonce() + " && sleep 2\n"
 	r, first := g.newRepo(t, "team/svc.git", map[string]string{"Dockerfile": df, "app/n.txt": "0\n", "docs/README.md": "docs\n"})
 	const secret = "s3cret"
 	if out, errOut, code := k.cli(t, "task", "create", "svc", "--context", r.URL, "-t", "svc:{{.Run.ID}}",
