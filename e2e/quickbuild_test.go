@@ -24,6 +24,10 @@ func TestQuickStart(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("kiln build examples/base exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	baseRun, err := k.api.Run(context.Background(), queuedLine.FindStringSubmatch(out)[1])
+	if err != nil || len(baseRun.Images) != 1 {
+		t.Fatalf("the base's run = %+v, %v; want one pushed image", baseRun, err)
+	}
 	out, errOut, code = k.cli(t, "build", "-t", "hello:{{.Run.ID}}", "--build-arg", "REGISTRY="+reg, "--build-arg", "GREETING=hi", "examples/hello")
 	if code != 0 {
 		t.Fatalf("kiln build examples/hello exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -46,6 +50,12 @@ func TestQuickStart(t *testing.T) {
 	want := reg + "/hello:" + id
 	if run.Status != "Succeeded" || run.Trigger != "manual" || len(run.Images) != 1 || run.Images[0].Reference != want {
 		t.Fatalf("Run(%s) = %+v, want Succeeded, manual, one image %s", id, run, want)
+	}
+	// The run records the base it built on with the digest BuildKit resolved during the solve: the one the
+	// base's run pushed.
+	wantBase := api.Image{Reference: reg + "/base/busybox:1", Digest: baseRun.Images[0].Digest}
+	if len(run.Bases) != 1 || run.Bases[0] != wantBase {
+		t.Errorf("Run(%s).Bases = %+v, want [%+v]", id, run.Bases, wantBase)
 	}
 	if run.QueuedAt == nil || run.StartedAt == nil || run.FinishedAt == nil {
 		t.Errorf("Run(%s) timestamps = %v %v %v, want all three", id, run.QueuedAt, run.StartedAt, run.FinishedAt)

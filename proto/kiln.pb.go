@@ -513,7 +513,9 @@ type Run struct {
 	// git is set for runs started by a git event (commit, pull_request, tag) or a task's manual run.
 	Git *GitTrigger `protobuf:"bytes,14,opt,name=git,proto3" json:"git,omitempty"`
 	// superseded_by names the newer run of the same task and branch that made this one unnecessary.
-	SupersededBy  string `protobuf:"bytes,15,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	SupersededBy string `protobuf:"bytes,15,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	// bases are the base images the build used, each with the digest BuildKit resolved it to during the solve.
+	Bases         []*Image `protobuf:"bytes,16,rep,name=bases,proto3" json:"bases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -651,6 +653,13 @@ func (x *Run) GetSupersededBy() string {
 		return x.SupersededBy
 	}
 	return ""
+}
+
+func (x *Run) GetBases() []*Image {
+	if x != nil {
+		return x.Bases
+	}
+	return nil
 }
 
 // Task is a saved build definition with its triggers, like an ACR task.
@@ -993,7 +1002,7 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\fpull_request\x18\x06 \x01(\x03R\vpullRequest\"=\n" +
 	"\x05Image\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xc7\x04\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xed\x04\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\x12*\n" +
@@ -1012,7 +1021,8 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\x10cancel_requested\x18\f \x01(\bR\x0fcancelRequested\x12\x1b\n" +
 	"\ttask_name\x18\r \x01(\tR\btaskName\x12%\n" +
 	"\x03git\x18\x0e \x01(\v2\x13.kiln.v1.GitTriggerR\x03git\x12#\n" +
-	"\rsuperseded_by\x18\x0f \x01(\tR\fsupersededBy\"\xb3\x06\n" +
+	"\rsuperseded_by\x18\x0f \x01(\tR\fsupersededBy\x12$\n" +
+	"\x05bases\x18\x10 \x03(\v2\x0e.kiln.v1.ImageR\x05bases\"\xb3\x06\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x06source\x18\x02 \x01(\v2\x13.kiln.v1.GitContextR\x06source\x12\x1e\n" +
@@ -1113,16 +1123,17 @@ var file_proto_kiln_proto_depIdxs = []int32{
 	2,  // 7: kiln.v1.Run.spec:type_name -> kiln.v1.BuildSpec
 	5,  // 8: kiln.v1.Run.images:type_name -> kiln.v1.Image
 	4,  // 9: kiln.v1.Run.git:type_name -> kiln.v1.GitTrigger
-	3,  // 10: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
-	11, // 11: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
-	12, // 12: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	12, // 13: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 14: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	5,  // 10: kiln.v1.Run.bases:type_name -> kiln.v1.Image
+	3,  // 11: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
+	11, // 12: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
+	12, // 13: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	12, // 14: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 15: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_proto_kiln_proto_init() }

@@ -56,7 +56,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	w.announce(ctx, run)
 	w.Logger.Info("run started", "run", id, "attempt", run.GetAttempt())
 	lw := w.Store.LogWriter(id)
-	buildCtx, images, runErr := w.attempt(ctx, msg, run, lw)
+	buildCtx, made, runErr := w.attempt(ctx, msg, run, lw)
 	out := outcomeOf(buildCtx, runErr, time.Duration(run.GetSpec().GetTimeoutSeconds())*time.Second)
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -81,7 +81,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		r.Status = out.status
 		r.Error = out.message
-		r.Images = images
+		r.Images = made.images
+		r.Bases = made.bases
 		r.FinishedAt = timestamppb.Now()
 		return nil
 	})
@@ -174,7 +175,7 @@ func branchKey(ref string) string {
 
 // attempt builds and pushes the run once. It returns the context the build ran under, whose cause tells a
 // cancel, a timeout and a shutdown apart, with the pushed images and the error the attempt ended with.
-func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run, log io.Writer) (context.Context, []*proto.Image, error) {
+func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run, log io.Writer) (context.Context, built, error) {
 	id, spec := run.GetId(), run.GetSpec()
 	buildCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stop(nil)
@@ -192,27 +193,34 @@ func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run,
 	if run.GetAttempt() > 1 {
 		fmt.Fprintf(log, "\nAttempt %d, on worker %s: the previous attempt did not finish.\n", run.GetAttempt(), w.Name)
 	}
-	images, err := w.build(buildCtx, run, log)
-	return buildCtx, images, err
+	b, err := w.build(buildCtx, run, log)
+	return buildCtx, b, err
+}
+
+// built is what an attempt made: the images it pushed and the bases it built on, with the digests BuildKit
+// resolved them to during the solve.
+type built struct {
+	images, bases []*proto.Image
 }
 
 // build fetches the context, solves and pushes.
-func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*proto.Image, error) {
+func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (built, error) {
+	var out built
 	spec := run.GetSpec()
 	dir, err := os.MkdirTemp(w.WorkDir, run.GetId()+"-")
 	if err != nil {
-		return nil, fmt.Errorf("making the run's work directory: %w", err)
+		return out, fmt.Errorf("making the run's work directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	contextDir, layoutDir := filepath.Join(dir, "context"), filepath.Join(dir, "oci")
 	for _, d := range []string{contextDir, layoutDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
-			return nil, fmt.Errorf("making the run's work directory: %w", err)
+			return out, fmt.Errorf("making the run's work directory: %w", err)
 		}
 	}
 	t0 := time.Now()
 	if err := w.fetchContext(ctx, run, contextDir, log); err != nil {
-		return nil, err
+		return out, err
 	}
 	t1 := time.Now()
 	res, err := w.Builder.Build(ctx, builder.Request{
@@ -224,7 +232,10 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*p
 		OutputDir:  layoutDir,
 	}, log)
 	if err != nil {
-		return nil, err
+		return out, err
+	}
+	for _, b := range res.BaseImages {
+		out.bases = append(out.bases, &proto.Image{Reference: b.Ref, Digest: b.Digest})
 	}
 	t2 := time.Now()
 	defer func() {
@@ -232,9 +243,10 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) ([]*p
 	}()
 	if !spec.GetPush() || len(spec.GetTags()) == 0 {
 		fmt.Fprintf(log, "\nBuilt %s; nothing pushed (no tags, or push off).\n", res.Digest)
-		return nil, nil
+		return out, nil
 	}
-	return builder.Push(ctx, layoutDir, spec.GetTags(), log, w.PushOptions)
+	out.images, err = builder.Push(ctx, layoutDir, spec.GetTags(), log, w.PushOptions)
+	return out, err
 }
 
 // fetchContext puts the run's build context into dir: one commit of a git repository, a tarball downloaded

@@ -20,8 +20,10 @@ type Run struct {
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	Images     []Image    `json:"images,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	Attempt    int        `json:"attempt,omitempty"`
+	// Bases are the base images the build used, with the digests BuildKit resolved them to.
+	Bases   []Image `json:"bases,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	Attempt int     `json:"attempt,omitempty"`
 	// CancelRequested is set while a cancel of a Running run waits for its worker to stop the build.
 	CancelRequested bool `json:"cancelRequested,omitempty"`
 	// TaskName names the task the run belongs to, if any.
@@ -154,6 +156,9 @@ func RunFromProto(r *proto.Run) *Run {
 	}
 	for _, im := range r.GetImages() {
 		out.Images = append(out.Images, Image{Reference: im.GetReference(), Digest: im.GetDigest()})
+	}
+	for _, b := range r.GetBases() {
+		out.Bases = append(out.Bases, Image{Reference: b.GetReference(), Digest: b.GetDigest()})
 	}
 	return out
 }
