@@ -61,7 +61,6 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	closing := time.Now()
 	if out.requeue {
 		fmt.Fprintf(lw, "\nAttempt %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), out.message)
 	} else if out.message != "" {
@@ -97,8 +96,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	w.close(fctx, final)
 	_ = msg.Ack()
-	w.Logger.Info("run ended", "run", id, "status", final.GetStatus().String(), "took", time.Since(started).Round(time.Millisecond),
-		"closing", time.Since(closing).Round(time.Microsecond))
+	w.Logger.Info("run ended", "run", id, "status", final.GetStatus().String(), "took", time.Since(started).Round(time.Millisecond))
 }
 
 // claim moves a queued run to Running under this worker, and counts the attempt. A run found Running was left
