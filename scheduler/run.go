@@ -103,14 +103,15 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 // by a worker that died; after MaxAttempts of those it ends Error instead. A run of a task and branch that has
 // a newer run queued behind it ends Canceled, superseded by that run, without being built.
 func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
-	newer, err := w.newerRun(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	return w.Store.UpdateRun(ctx, id, func(r *proto.Run) error {
-		switch {
-		case proto.Terminal(r.GetStatus()):
+		if proto.Terminal(r.GetStatus()) {
 			return errNothingToDo
+		}
+		newer, err := w.newerRun(ctx, r)
+		if err != nil {
+			return err
+		}
+		switch {
 		case newer != "" && r.GetStatus() == proto.Status_QUEUED:
 			r.Status = proto.Status_CANCELED
 			r.SupersededBy = newer
@@ -136,13 +137,13 @@ func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
 	})
 }
 
-// newerRun returns the ID of the newest run of the same task and branch when it is not run id itself: the
-// triggers record it for tasks that build only the latest push. It returns "" when there is none or id is it.
-func (w *Worker) newerRun(ctx context.Context, id string) (string, error) {
-	r, err := w.Store.Run(ctx, id)
-	if err != nil || r.GetTaskName() == "" || r.GetGit().GetRef() == "" {
-		return "", err
+// newerRun returns the ID of the newest run of r's task and branch when it is later than r: the triggers record
+// it for tasks that build only the latest push. It returns "" when there is none or r is it.
+func (w *Worker) newerRun(ctx context.Context, r *proto.Run) (string, error) {
+	if r.GetTaskName() == "" || r.GetGit().GetRef() == "" {
+		return "", nil
 	}
+	id := r.GetId()
 	latest, err := w.Store.Latest(ctx, r.GetTaskName(), branchKey(r.GetGit().GetRef()))
 	if err != nil || latest == "" {
 		return "", err
