@@ -515,7 +515,9 @@ type Run struct {
 	// superseded_by names the newer run of the same task and branch that made this one unnecessary.
 	SupersededBy string `protobuf:"bytes,15,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
 	// bases are the base images the build used, each with the digest BuildKit resolved it to during the solve.
-	Bases         []*Image `protobuf:"bytes,16,rep,name=bases,proto3" json:"bases,omitempty"`
+	Bases []*Image `protobuf:"bytes,16,rep,name=bases,proto3" json:"bases,omitempty"`
+	// base_image is set for runs a base image update started: which bases changed, from what to what.
+	BaseImage     *BaseImageTrigger `protobuf:"bytes,17,opt,name=base_image,json=baseImage,proto3" json:"base_image,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -662,6 +664,197 @@ func (x *Run) GetBases() []*Image {
 	return nil
 }
 
+func (x *Run) GetBaseImage() *BaseImageTrigger {
+	if x != nil {
+		return x.BaseImage
+	}
+	return nil
+}
+
+// BaseImageTrigger is why a base image update started a run: the bases whose digests changed inside one settle
+// window, each with the digest the task last built on (or was last started for) and the digest now.
+type BaseImageTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*BaseChange          `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BaseImageTrigger) Reset() {
+	*x = BaseImageTrigger{}
+	mi := &file_proto_kiln_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BaseImageTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BaseImageTrigger) ProtoMessage() {}
+
+func (x *BaseImageTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BaseImageTrigger.ProtoReflect.Descriptor instead.
+func (*BaseImageTrigger) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BaseImageTrigger) GetChanges() []*BaseChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// BaseChange is one base image whose tag moved.
+type BaseChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reference     string                 `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"`                  // the base, normalized: index.docker.io/library/alpine:3, 127.0.0.1:5000/base:latest
+	OldDigest     string                 `protobuf:"bytes,2,opt,name=old_digest,json=oldDigest,proto3" json:"old_digest,omitempty"` // "" when the task had never built on it
+	NewDigest     string                 `protobuf:"bytes,3,opt,name=new_digest,json=newDigest,proto3" json:"new_digest,omitempty"`
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"` // how Kiln learned of it: "push", "notification" or "poll"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BaseChange) Reset() {
+	*x = BaseChange{}
+	mi := &file_proto_kiln_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BaseChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BaseChange) ProtoMessage() {}
+
+func (x *BaseChange) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BaseChange.ProtoReflect.Descriptor instead.
+func (*BaseChange) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BaseChange) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *BaseChange) GetOldDigest() string {
+	if x != nil {
+		return x.OldDigest
+	}
+	return ""
+}
+
+func (x *BaseChange) GetNewDigest() string {
+	if x != nil {
+		return x.NewDigest
+	}
+	return ""
+}
+
+func (x *BaseChange) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// BaseDependency is a base image a task's Dockerfile builds on, known from the Dockerfile before any run.
+type BaseDependency struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reference     string                 `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"` // normalized, as BaseChange.reference
+	Runtime       bool                   `protobuf:"varint,2,opt,name=runtime,proto3" json:"runtime,omitempty"`    // the final stage's base; false for build-time bases
+	Platform      string                 `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`   // FROM --platform, if any
+	Stage         string                 `protobuf:"bytes,4,opt,name=stage,proto3" json:"stage,omitempty"`         // the stage that names it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BaseDependency) Reset() {
+	*x = BaseDependency{}
+	mi := &file_proto_kiln_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BaseDependency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BaseDependency) ProtoMessage() {}
+
+func (x *BaseDependency) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BaseDependency.ProtoReflect.Descriptor instead.
+func (*BaseDependency) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BaseDependency) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *BaseDependency) GetRuntime() bool {
+	if x != nil {
+		return x.Runtime
+	}
+	return false
+}
+
+func (x *BaseDependency) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *BaseDependency) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
 // Task is a saved build definition with its triggers, like an ACR task.
 type Task struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -685,13 +878,23 @@ type Task struct {
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	Push               bool                   `protobuf:"varint,20,opt,name=push,proto3" json:"push,omitempty"` // push the tagged images (commit and tag builds)
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// base_image_trigger starts a run when a tracked base image's digest changes.
+	BaseImageTrigger bool `protobuf:"varint,21,opt,name=base_image_trigger,json=baseImageTrigger,proto3" json:"base_image_trigger,omitempty"`
+	// base_image_trigger_all tracks build-time bases too; only the runtime base is tracked otherwise.
+	BaseImageTriggerAll bool `protobuf:"varint,22,opt,name=base_image_trigger_all,json=baseImageTriggerAll,proto3" json:"base_image_trigger_all,omitempty"`
+	// bases are the base images the Dockerfile at the branch's head builds on, read when the task was saved
+	// and again after its runs; bases_error says why they could not be read, "" when they were.
+	Bases         []*BaseDependency      `protobuf:"bytes,23,rep,name=bases,proto3" json:"bases,omitempty"`
+	BasesError    string                 `protobuf:"bytes,24,opt,name=bases_error,json=basesError,proto3" json:"bases_error,omitempty"`
+	BasesCommit   string                 `protobuf:"bytes,25,opt,name=bases_commit,json=basesCommit,proto3" json:"bases_commit,omitempty"` // the commit bases were read from
+	BasesReadAt   *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=bases_read_at,json=basesReadAt,proto3" json:"bases_read_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_proto_kiln_proto_msgTypes[5]
+	mi := &file_proto_kiln_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +906,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[5]
+	mi := &file_proto_kiln_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +919,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{5}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Task) GetName() string {
@@ -859,6 +1062,48 @@ func (x *Task) GetPush() bool {
 	return false
 }
 
+func (x *Task) GetBaseImageTrigger() bool {
+	if x != nil {
+		return x.BaseImageTrigger
+	}
+	return false
+}
+
+func (x *Task) GetBaseImageTriggerAll() bool {
+	if x != nil {
+		return x.BaseImageTriggerAll
+	}
+	return false
+}
+
+func (x *Task) GetBases() []*BaseDependency {
+	if x != nil {
+		return x.Bases
+	}
+	return nil
+}
+
+func (x *Task) GetBasesError() string {
+	if x != nil {
+		return x.BasesError
+	}
+	return ""
+}
+
+func (x *Task) GetBasesCommit() string {
+	if x != nil {
+		return x.BasesCommit
+	}
+	return ""
+}
+
+func (x *Task) GetBasesReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BasesReadAt
+	}
+	return nil
+}
+
 // RunStatusChanged is published on StatusSubject(run_id) by workers whenever a run starts or ends, for the
 // parts that report runs elsewhere (GitHub commit statuses).
 type RunStatusChanged struct {
@@ -871,7 +1116,7 @@ type RunStatusChanged struct {
 
 func (x *RunStatusChanged) Reset() {
 	*x = RunStatusChanged{}
-	mi := &file_proto_kiln_proto_msgTypes[6]
+	mi := &file_proto_kiln_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1128,7 @@ func (x *RunStatusChanged) String() string {
 func (*RunStatusChanged) ProtoMessage() {}
 
 func (x *RunStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[6]
+	mi := &file_proto_kiln_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1141,7 @@ func (x *RunStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStatusChanged.ProtoReflect.Descriptor instead.
 func (*RunStatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{6}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RunStatusChanged) GetRunId() string {
@@ -913,6 +1158,335 @@ func (x *RunStatusChanged) GetStatus() Status {
 	return Status_STATUS_UNSPECIFIED
 }
 
+// ImagePushed says that a tag now points to a digest. Workers publish it after each push, the registry webhook
+// for each tagged manifest push it is told of, and the poller when a tag it checks has moved.
+type ImagePushed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reference     string                 `protobuf:"bytes,1,opt,name=reference,proto3" json:"reference,omitempty"` // repository and tag, normalized as BaseChange.reference
+	Digest        string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"` // "push", "notification" or "poll"
+	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	RunId         string                 `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"` // the run that pushed it, for source "push"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImagePushed) Reset() {
+	*x = ImagePushed{}
+	mi := &file_proto_kiln_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImagePushed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImagePushed) ProtoMessage() {}
+
+func (x *ImagePushed) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImagePushed.ProtoReflect.Descriptor instead.
+func (*ImagePushed) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImagePushed) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *ImagePushed) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ImagePushed) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ImagePushed) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+func (x *ImagePushed) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+// BaseState is what Kiln knows of one base image of one task: the digest the task last built on and the digest
+// it was last started for. A change is a digest different from the later of the two.
+type BaseState struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	BuiltDigest     string                 `protobuf:"bytes,1,opt,name=built_digest,json=builtDigest,proto3" json:"built_digest,omitempty"`
+	BuiltAt         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=built_at,json=builtAt,proto3" json:"built_at,omitempty"`
+	BuiltRun        string                 `protobuf:"bytes,3,opt,name=built_run,json=builtRun,proto3" json:"built_run,omitempty"`
+	TriggeredDigest string                 `protobuf:"bytes,4,opt,name=triggered_digest,json=triggeredDigest,proto3" json:"triggered_digest,omitempty"`
+	TriggeredAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=triggered_at,json=triggeredAt,proto3" json:"triggered_at,omitempty"`
+	TriggeredRun    string                 `protobuf:"bytes,6,opt,name=triggered_run,json=triggeredRun,proto3" json:"triggered_run,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BaseState) Reset() {
+	*x = BaseState{}
+	mi := &file_proto_kiln_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BaseState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BaseState) ProtoMessage() {}
+
+func (x *BaseState) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BaseState.ProtoReflect.Descriptor instead.
+func (*BaseState) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *BaseState) GetBuiltDigest() string {
+	if x != nil {
+		return x.BuiltDigest
+	}
+	return ""
+}
+
+func (x *BaseState) GetBuiltAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BuiltAt
+	}
+	return nil
+}
+
+func (x *BaseState) GetBuiltRun() string {
+	if x != nil {
+		return x.BuiltRun
+	}
+	return ""
+}
+
+func (x *BaseState) GetTriggeredDigest() string {
+	if x != nil {
+		return x.TriggeredDigest
+	}
+	return ""
+}
+
+func (x *BaseState) GetTriggeredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TriggeredAt
+	}
+	return nil
+}
+
+func (x *BaseState) GetTriggeredRun() string {
+	if x != nil {
+		return x.TriggeredRun
+	}
+	return ""
+}
+
+// TaskBases is a task's base image state, kept apart from the task so that the triggers and workers that
+// change it never race a user's edit of the task.
+type TaskBases struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bases map[string]*BaseState  `protobuf:"bytes,1,rep,name=bases,proto3" json:"bases,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // by normalized reference
+	// pending are the changes seen inside the current settle window; they start one run at due.
+	Pending []*BaseChange          `protobuf:"bytes,2,rep,name=pending,proto3" json:"pending,omitempty"`
+	Due     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=due,proto3" json:"due,omitempty"`
+	// firing are changes whose run is being queued; firing_since tells a stalled firing (its process died) apart.
+	Firing        []*BaseChange          `protobuf:"bytes,4,rep,name=firing,proto3" json:"firing,omitempty"`
+	FiringSince   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=firing_since,json=firingSince,proto3" json:"firing_since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskBases) Reset() {
+	*x = TaskBases{}
+	mi := &file_proto_kiln_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskBases) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskBases) ProtoMessage() {}
+
+func (x *TaskBases) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskBases.ProtoReflect.Descriptor instead.
+func (*TaskBases) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TaskBases) GetBases() map[string]*BaseState {
+	if x != nil {
+		return x.Bases
+	}
+	return nil
+}
+
+func (x *TaskBases) GetPending() []*BaseChange {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *TaskBases) GetDue() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Due
+	}
+	return nil
+}
+
+func (x *TaskBases) GetFiring() []*BaseChange {
+	if x != nil {
+		return x.Firing
+	}
+	return nil
+}
+
+func (x *TaskBases) GetFiringSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FiringSince
+	}
+	return nil
+}
+
+// TagState is what Kiln last learned of a tag of a tracked base image, from any of its three sources.
+type TagState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	CheckedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"` // the last time a source reported it (a poll, a push, a notification)
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`                       // the last poll's error, "" after a good one
+	NextPoll      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=next_poll,json=nextPoll,proto3" json:"next_poll,omitempty"` // the poller claims a tag by moving this forward
+	Failures      int32                  `protobuf:"varint,6,opt,name=failures,proto3" json:"failures,omitempty"`                // polls failed in a row, for backoff
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagState) Reset() {
+	*x = TagState{}
+	mi := &file_proto_kiln_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagState) ProtoMessage() {}
+
+func (x *TagState) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagState.ProtoReflect.Descriptor instead.
+func (*TagState) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TagState) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *TagState) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
+func (x *TagState) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *TagState) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TagState) GetNextPoll() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextPoll
+	}
+	return nil
+}
+
+func (x *TagState) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
 // RunRequested is published on SubjectRunRequested once a run's record exists, asking a worker to run it.
 type RunRequested struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -923,7 +1497,7 @@ type RunRequested struct {
 
 func (x *RunRequested) Reset() {
 	*x = RunRequested{}
-	mi := &file_proto_kiln_proto_msgTypes[7]
+	mi := &file_proto_kiln_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1509,7 @@ func (x *RunRequested) String() string {
 func (*RunRequested) ProtoMessage() {}
 
 func (x *RunRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[7]
+	mi := &file_proto_kiln_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1522,7 @@ func (x *RunRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequested.ProtoReflect.Descriptor instead.
 func (*RunRequested) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{7}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RunRequested) GetRunId() string {
@@ -1002,7 +1576,7 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\fpull_request\x18\x06 \x01(\x03R\vpullRequest\"=\n" +
 	"\x05Image\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xed\x04\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xa7\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\x12*\n" +
@@ -1022,7 +1596,24 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\ttask_name\x18\r \x01(\tR\btaskName\x12%\n" +
 	"\x03git\x18\x0e \x01(\v2\x13.kiln.v1.GitTriggerR\x03git\x12#\n" +
 	"\rsuperseded_by\x18\x0f \x01(\tR\fsupersededBy\x12$\n" +
-	"\x05bases\x18\x10 \x03(\v2\x0e.kiln.v1.ImageR\x05bases\"\xb3\x06\n" +
+	"\x05bases\x18\x10 \x03(\v2\x0e.kiln.v1.ImageR\x05bases\x128\n" +
+	"\n" +
+	"base_image\x18\x11 \x01(\v2\x19.kiln.v1.BaseImageTriggerR\tbaseImage\"A\n" +
+	"\x10BaseImageTrigger\x12-\n" +
+	"\achanges\x18\x01 \x03(\v2\x13.kiln.v1.BaseChangeR\achanges\"\x80\x01\n" +
+	"\n" +
+	"BaseChange\x12\x1c\n" +
+	"\treference\x18\x01 \x01(\tR\treference\x12\x1d\n" +
+	"\n" +
+	"old_digest\x18\x02 \x01(\tR\toldDigest\x12\x1d\n" +
+	"\n" +
+	"new_digest\x18\x03 \x01(\tR\tnewDigest\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\"z\n" +
+	"\x0eBaseDependency\x12\x1c\n" +
+	"\treference\x18\x01 \x01(\tR\treference\x12\x18\n" +
+	"\aruntime\x18\x02 \x01(\bR\aruntime\x12\x1a\n" +
+	"\bplatform\x18\x03 \x01(\tR\bplatform\x12\x14\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\"\xc9\b\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x06source\x18\x02 \x01(\v2\x13.kiln.v1.GitContextR\x06source\x12\x1e\n" +
@@ -1051,13 +1642,52 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"created_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
-	"\x04push\x18\x14 \x01(\bR\x04push\x1a<\n" +
+	"\x04push\x18\x14 \x01(\bR\x04push\x12,\n" +
+	"\x12base_image_trigger\x18\x15 \x01(\bR\x10baseImageTrigger\x123\n" +
+	"\x16base_image_trigger_all\x18\x16 \x01(\bR\x13baseImageTriggerAll\x12-\n" +
+	"\x05bases\x18\x17 \x03(\v2\x17.kiln.v1.BaseDependencyR\x05bases\x12\x1f\n" +
+	"\vbases_error\x18\x18 \x01(\tR\n" +
+	"basesError\x12!\n" +
+	"\fbases_commit\x18\x19 \x01(\tR\vbasesCommit\x12>\n" +
+	"\rbases_read_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\vbasesReadAt\x1a<\n" +
 	"\x0eBuildArgsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
 	"\x10RunStatusChanged\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12'\n" +
-	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\"%\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\"\xaf\x01\n" +
+	"\vImagePushed\x12\x1c\n" +
+	"\treference\x18\x01 \x01(\tR\treference\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12;\n" +
+	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\x12\x15\n" +
+	"\x06run_id\x18\x05 \x01(\tR\x05runId\"\x91\x02\n" +
+	"\tBaseState\x12!\n" +
+	"\fbuilt_digest\x18\x01 \x01(\tR\vbuiltDigest\x125\n" +
+	"\bbuilt_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\abuiltAt\x12\x1b\n" +
+	"\tbuilt_run\x18\x03 \x01(\tR\bbuiltRun\x12)\n" +
+	"\x10triggered_digest\x18\x04 \x01(\tR\x0ftriggeredDigest\x12=\n" +
+	"\ftriggered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vtriggeredAt\x12#\n" +
+	"\rtriggered_run\x18\x06 \x01(\tR\ftriggeredRun\"\xd7\x02\n" +
+	"\tTaskBases\x123\n" +
+	"\x05bases\x18\x01 \x03(\v2\x1d.kiln.v1.TaskBases.BasesEntryR\x05bases\x12-\n" +
+	"\apending\x18\x02 \x03(\v2\x13.kiln.v1.BaseChangeR\apending\x12,\n" +
+	"\x03due\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03due\x12+\n" +
+	"\x06firing\x18\x04 \x03(\v2\x13.kiln.v1.BaseChangeR\x06firing\x12=\n" +
+	"\ffiring_since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vfiringSince\x1aL\n" +
+	"\n" +
+	"BasesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12(\n" +
+	"\x05value\x18\x02 \x01(\v2\x12.kiln.v1.BaseStateR\x05value:\x028\x01\"\xe0\x01\n" +
+	"\bTagState\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x129\n" +
+	"\n" +
+	"checked_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x127\n" +
+	"\tnext_poll\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnextPoll\x12\x1a\n" +
+	"\bfailures\x18\x06 \x01(\x05R\bfailures\"%\n" +
 	"\fRunRequested\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId*z\n" +
 	"\x06Status\x12\x16\n" +
@@ -1096,7 +1726,7 @@ func file_proto_kiln_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_kiln_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_kiln_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_proto_kiln_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_proto_kiln_proto_goTypes = []any{
 	(Status)(0),                   // 0: kiln.v1.Status
 	(Trigger)(0),                  // 1: kiln.v1.Trigger
@@ -1105,35 +1735,58 @@ var file_proto_kiln_proto_goTypes = []any{
 	(*GitTrigger)(nil),            // 4: kiln.v1.GitTrigger
 	(*Image)(nil),                 // 5: kiln.v1.Image
 	(*Run)(nil),                   // 6: kiln.v1.Run
-	(*Task)(nil),                  // 7: kiln.v1.Task
-	(*RunStatusChanged)(nil),      // 8: kiln.v1.RunStatusChanged
-	(*RunRequested)(nil),          // 9: kiln.v1.RunRequested
-	nil,                           // 10: kiln.v1.BuildSpec.BuildArgsEntry
-	nil,                           // 11: kiln.v1.Task.BuildArgsEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*BaseImageTrigger)(nil),      // 7: kiln.v1.BaseImageTrigger
+	(*BaseChange)(nil),            // 8: kiln.v1.BaseChange
+	(*BaseDependency)(nil),        // 9: kiln.v1.BaseDependency
+	(*Task)(nil),                  // 10: kiln.v1.Task
+	(*RunStatusChanged)(nil),      // 11: kiln.v1.RunStatusChanged
+	(*ImagePushed)(nil),           // 12: kiln.v1.ImagePushed
+	(*BaseState)(nil),             // 13: kiln.v1.BaseState
+	(*TaskBases)(nil),             // 14: kiln.v1.TaskBases
+	(*TagState)(nil),              // 15: kiln.v1.TagState
+	(*RunRequested)(nil),          // 16: kiln.v1.RunRequested
+	nil,                           // 17: kiln.v1.BuildSpec.BuildArgsEntry
+	nil,                           // 18: kiln.v1.Task.BuildArgsEntry
+	nil,                           // 19: kiln.v1.TaskBases.BasesEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_proto_kiln_proto_depIdxs = []int32{
-	10, // 0: kiln.v1.BuildSpec.build_args:type_name -> kiln.v1.BuildSpec.BuildArgsEntry
+	17, // 0: kiln.v1.BuildSpec.build_args:type_name -> kiln.v1.BuildSpec.BuildArgsEntry
 	3,  // 1: kiln.v1.BuildSpec.git:type_name -> kiln.v1.GitContext
 	0,  // 2: kiln.v1.Run.status:type_name -> kiln.v1.Status
 	1,  // 3: kiln.v1.Run.trigger:type_name -> kiln.v1.Trigger
-	12, // 4: kiln.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	12, // 5: kiln.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	12, // 6: kiln.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	20, // 4: kiln.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	20, // 5: kiln.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	20, // 6: kiln.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
 	2,  // 7: kiln.v1.Run.spec:type_name -> kiln.v1.BuildSpec
 	5,  // 8: kiln.v1.Run.images:type_name -> kiln.v1.Image
 	4,  // 9: kiln.v1.Run.git:type_name -> kiln.v1.GitTrigger
 	5,  // 10: kiln.v1.Run.bases:type_name -> kiln.v1.Image
-	3,  // 11: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
-	11, // 12: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
-	12, // 13: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	12, // 14: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 15: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	7,  // 11: kiln.v1.Run.base_image:type_name -> kiln.v1.BaseImageTrigger
+	8,  // 12: kiln.v1.BaseImageTrigger.changes:type_name -> kiln.v1.BaseChange
+	3,  // 13: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
+	18, // 14: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
+	20, // 15: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	20, // 16: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 17: kiln.v1.Task.bases:type_name -> kiln.v1.BaseDependency
+	20, // 18: kiln.v1.Task.bases_read_at:type_name -> google.protobuf.Timestamp
+	0,  // 19: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
+	20, // 20: kiln.v1.ImagePushed.observed_at:type_name -> google.protobuf.Timestamp
+	20, // 21: kiln.v1.BaseState.built_at:type_name -> google.protobuf.Timestamp
+	20, // 22: kiln.v1.BaseState.triggered_at:type_name -> google.protobuf.Timestamp
+	19, // 23: kiln.v1.TaskBases.bases:type_name -> kiln.v1.TaskBases.BasesEntry
+	8,  // 24: kiln.v1.TaskBases.pending:type_name -> kiln.v1.BaseChange
+	20, // 25: kiln.v1.TaskBases.due:type_name -> google.protobuf.Timestamp
+	8,  // 26: kiln.v1.TaskBases.firing:type_name -> kiln.v1.BaseChange
+	20, // 27: kiln.v1.TaskBases.firing_since:type_name -> google.protobuf.Timestamp
+	20, // 28: kiln.v1.TagState.checked_at:type_name -> google.protobuf.Timestamp
+	20, // 29: kiln.v1.TagState.next_poll:type_name -> google.protobuf.Timestamp
+	13, // 30: kiln.v1.TaskBases.BasesEntry.value:type_name -> kiln.v1.BaseState
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_proto_kiln_proto_init() }
@@ -1147,7 +1800,7 @@ func file_proto_kiln_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_kiln_proto_rawDesc), len(file_proto_kiln_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,6 +22,17 @@ const (
 	// SubjectStatusAll matches every run's status subject.
 	SubjectStatusAll = subjectStatusPrefix + "*"
 
+	// StreamImages holds ImagePushed events: a tag that now points to a digest, from a run's push, a registry's
+	// notification or the poller.
+	StreamImages = "KILN_IMAGES"
+	// SubjectImagePushed carries every ImagePushed.
+	SubjectImagePushed = "kiln.images.pushed"
+	// ConsumerBaseWatch is the durable consumer the base image watchers share.
+	ConsumerBaseWatch = "basewatch"
+	// ConsumerBaseRuns is the durable consumer on StreamStatus through which the watchers learn what each run
+	// of a task built on.
+	ConsumerBaseRuns = "basewatch-runs"
+
 	// subjectCancelPrefix starts the core NATS subject a cancel is announced on; CancelSubject completes it.
 	subjectCancelPrefix = "kiln.cancel."
 	// SubjectCancelAll matches every run's cancel subject; workers subscribe to it once.

@@ -23,6 +23,10 @@ const (
 	bucketTasks      = "kiln_tasks"
 	bucketDeliveries = "kiln_deliveries"
 	bucketLatest     = "kiln_latest"
+	// bucketBases holds each task's base image state (proto.TaskBases); bucketTags what Kiln last learned of
+	// each tracked base image tag (proto.TagState).
+	bucketBases = "kiln_bases"
+	bucketTags  = "kiln_tags"
 )
 
 // The defaults a zero Config field stands for.
@@ -31,6 +35,7 @@ const (
 	defaultContextMaxAge = 7 * 24 * time.Hour
 	deliveriesMaxAge     = 30 * 24 * time.Hour // GitHub lets a delivery be redelivered by hand for 30 days
 	statusMaxAge         = 24 * time.Hour
+	imagesMaxAge         = 24 * time.Hour
 	runsDuplicateWindow  = 2 * time.Minute
 	logsDuplicateWindow  = 2 * time.Minute
 )
@@ -70,6 +75,8 @@ type Store struct {
 	tasks      jetstream.KeyValue
 	deliveries jetstream.KeyValue
 	latest     jetstream.KeyValue
+	bases      jetstream.KeyValue
+	tags       jetstream.KeyValue
 }
 
 // Open creates (or updates, idempotently) the buckets and streams Kiln needs and returns a Store. Every
@@ -105,6 +112,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}{
 		{bucketRuns, 0, &s.runs}, {bucketMeta, 0, &s.meta}, {bucketTasks, 0, &s.tasks},
 		{bucketDeliveries, deliveriesMaxAge, &s.deliveries}, {bucketLatest, 0, &s.latest},
+		{bucketBases, 0, &s.bases}, {bucketTags, 0, &s.tags},
 	} {
 		err := ensure(ctx, func(ctx context.Context) error {
 			var err error
@@ -172,6 +180,21 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	})
 	if err != nil {
 		return nil, wrap(err, "creating stream %s", proto.StreamStatus)
+	}
+
+	err = ensure(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        proto.StreamImages,
+			Description: "Kiln image pushes: by its runs, told by registries, found by polling",
+			Subjects:    []string{proto.SubjectImagePushed},
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      imagesMaxAge,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "creating stream %s", proto.StreamImages)
 	}
 	return s, nil
 }

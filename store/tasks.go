@@ -53,6 +53,12 @@ func (s *Store) CreateTask(ctx context.Context, t *proto.Task) error {
 	if err != nil {
 		return proto.Errorf(proto.Internal, "encoding task %s: %w", t.Name, err)
 	}
+	// A task of the same name deleted earlier may have left its base image state: the new task starts afresh.
+	if _, err := s.tasks.Get(ctx, t.Name); errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := s.deleteTaskBases(ctx, t.Name); err != nil {
+			return wrap(err, "creating task %s", t.Name)
+		}
+	}
 	if _, err := s.tasks.Create(ctx, t.Name, b); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return proto.Errorf(proto.Conflict, "a task named %s already exists", t.Name)
@@ -143,6 +149,9 @@ func (s *Store) DeleteTask(ctx context.Context, name string) error {
 		if err != nil {
 			return wrap(err, "deleting task %s", name)
 		}
+		// The task is gone; its base image state is only tidied away. What a failure leaves, CreateTask
+		// removes before a task of the same name is made again.
+		_ = s.deleteTaskBases(ctx, name)
 		return nil
 	}
 	return proto.Errorf(proto.Conflict, "deleting task %s: it kept changing underneath, %d tries", name, maxUpdateTries)

@@ -148,7 +148,7 @@ func (g *stageGraph) from(lex *shell.Lex, env *fromEnv, i int, st instructions.S
 	if arg := env.unknownIn(base); arg != "" {
 		return n, proto.Errorf(proto.Invalid, "Dockerfile line %d: %s: the base image depends on %s, which is known only when building", line, st.SourceCode, arg)
 	}
-	if n.image, err = normalizeRef(base); err != nil {
+	if n.image, err = Normalize(base); err != nil {
 		return n, proto.Errorf(proto.Invalid, "Dockerfile line %d: %s: %w", line, st.SourceCode, err)
 	}
 	return n, nil
@@ -189,7 +189,7 @@ func (g *stageGraph) sources(lex *shell.Lex, cmd instructions.Command) ([]source
 		if from == scratch {
 			continue
 		}
-		ref, err := normalizeRef(from)
+		ref, err := Normalize(from)
 		if err != nil {
 			return nil, proto.Errorf(proto.Invalid, "Dockerfile line %d: %s: %w", lineOf(cmd.Location()), cmd, err)
 		}
@@ -257,12 +257,18 @@ func (g *stageGraph) reach(i int, reached []bool) {
 const scratch = "scratch"
 
 // normalizeRef returns ref as a full reference: registry, repository and tag or digest.
-func normalizeRef(ref string) (string, error) {
+func Normalize(ref string) (string, error) {
 	r, err := name.ParseReference(ref, name.WeakValidation)
 	if err != nil {
 		return "", err
 	}
 	return r.Name(), nil
+}
+
+// Tracked reports whether ref (normalized) names a tag, which may move, rather than a digest, which cannot.
+func Tracked(ref string) bool {
+	_, err := name.NewTag(ref, name.StrictValidation)
+	return err == nil
 }
 
 // lineOf returns the first line of a location in the Dockerfile, or 0 when it has none.
