@@ -82,6 +82,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		r.Error = out.message
 		r.Images = made.images
 		r.Bases = made.bases
+		recordCommit(r, made.commit)
 		r.FinishedAt = timestamppb.Now()
 		return nil
 	})
@@ -200,6 +201,7 @@ func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run,
 // resolved them to during the solve.
 type built struct {
 	images, bases []*proto.Image
+	commit        string // the commit a git context was checked out at; "" for other contexts
 }
 
 // build fetches the context, solves and pushes.
@@ -218,7 +220,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (buil
 		}
 	}
 	t0 := time.Now()
-	if err := w.fetchContext(ctx, run, contextDir, log); err != nil {
+	if out.commit, err = w.fetchContext(ctx, run, contextDir, log); err != nil {
 		return out, err
 	}
 	t1 := time.Now()
@@ -245,52 +247,52 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (buil
 		return out, nil
 	}
 	out.images, err = builder.Push(ctx, layoutDir, spec.GetTags(), log, w.PushOptions)
+	w.announcePushed(ctx, run, out.images)
 	return out, err
 }
 
 // fetchContext puts the run's build context into dir: one commit of a git repository, a tarball downloaded
-// from a URL, or the archive uploaded with the run.
-func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log io.Writer) error {
+// from a URL, or the archive uploaded with the run. For a git context it returns the commit checked out.
+func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log io.Writer) (commit string, err error) {
 	spec := run.GetSpec()
 	switch {
 	case spec.GetGit() != nil:
 		return w.fetchGit(ctx, run, dir, log)
 	case spec.GetContextUrl() != "":
-		return builder.DownloadContext(ctx, spec.GetContextUrl(), dir, w.MaxContextSize, log)
+		return "", builder.DownloadContext(ctx, spec.GetContextUrl(), dir, w.MaxContextSize, log)
 	}
 	rc, err := w.Store.OpenContext(ctx, spec.GetContextObject())
 	if err != nil {
 		if proto.ErrorCode(err) == proto.NotFound {
-			return proto.Errorf(proto.NotFound, "the run's build context is no longer in the store: %w", err)
+			return "", proto.Errorf(proto.NotFound, "the run's build context is no longer in the store: %w", err)
 		}
-		return proto.Errorf(proto.Unavailable, "fetching the build context: %w", err)
+		return "", proto.Errorf(proto.Unavailable, "fetching the build context: %w", err)
 	}
 	defer rc.Close()
 	if err := builder.Extract(ctx, rc, dir, w.MaxContextSize); err != nil {
-		return fmt.Errorf("unpacking the build context: %w", err)
+		return "", fmt.Errorf("unpacking the build context: %w", err)
 	}
-	return nil
+	return "", nil
 }
 
 // fetchGit checks out the run's commit, with its task's token when the repository is private.
-func (w *Worker) fetchGit(ctx context.Context, run *proto.Run, dir string, log io.Writer) error {
+func (w *Worker) fetchGit(ctx context.Context, run *proto.Run, dir string, log io.Writer) (string, error) {
 	g := run.GetSpec().GetGit()
 	req := builder.GitRequest{URL: g.GetUrl(), Ref: g.GetRef(), Commit: g.GetCommit(), Subdir: g.GetSubdir()}
 	if name := run.GetSpec().GetTaskName(); name != "" {
 		task, err := w.Store.Task(ctx, name)
 		switch {
 		case proto.ErrorCode(err) == proto.NotFound:
-			return proto.Errorf(proto.NotFound, "the run's task %s no longer exists", name)
+			return "", proto.Errorf(proto.NotFound, "the run's task %s no longer exists", name)
 		case err != nil:
-			return proto.Errorf(proto.Unavailable, "reading task %s: %w", name, err)
+			return "", proto.Errorf(proto.Unavailable, "reading task %s: %w", name, err)
 		}
 		req.Token = task.GetGitToken()
 	}
 	if w.Git == nil {
-		return proto.Errorf(proto.Internal, "this worker has no git fetcher")
+		return "", proto.Errorf(proto.Internal, "this worker has no git fetcher")
 	}
-	_, err := w.Git.Fetch(ctx, req, dir, log)
-	return err
+	return w.Git.Fetch(ctx, req, dir, log)
 }
 
 // heartbeat tells JetStream the run is in progress, a few times per AckWait, and watches the record for a
@@ -317,6 +319,18 @@ func (w *Worker) heartbeat(ctx context.Context, msg jetstream.Msg, id string, st
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// recordCommit fills in the commit of a run queued for whatever its branch pointed to (a base image trigger's
+// run), once the worker knows which commit it checked out.
+func recordCommit(r *proto.Run, commit string) {
+	if commit == "" || r.GetSpec().GetGit() == nil || r.GetSpec().GetGit().GetCommit() != "" {
+		return
+	}
+	r.Spec.Git.Commit = commit
+	if r.GetGit() != nil && r.GetGit().GetCommit() == "" {
+		r.Git.Commit = commit
+	}
 }
 
 // requeue puts a run this worker could not finish back on the queue, Queued, for any worker to take.

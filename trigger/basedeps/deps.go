@@ -2,6 +2,8 @@ package basedeps
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -146,7 +148,8 @@ func (g *stageGraph) from(lex *shell.Lex, env *fromEnv, i int, st instructions.S
 		return n, nil
 	}
 	if arg := env.unknownIn(base); arg != "" {
-		return n, proto.Errorf(proto.Invalid, "Dockerfile line %d: %s: the base image depends on %s, which is known only when building", line, st.SourceCode, arg)
+		return n, &proto.Error{Code: proto.Invalid, Err: errKnownWhenBuilding, Message: fmt.Sprintf(
+			"Dockerfile line %d: %s: the base image depends on %s, which is known only when building", line, st.SourceCode, arg)}
 	}
 	if n.image, err = Normalize(base); err != nil {
 		return n, proto.Errorf(proto.Invalid, "Dockerfile line %d: %s: %w", line, st.SourceCode, err)
@@ -253,10 +256,14 @@ func (g *stageGraph) reach(i int, reached []bool) {
 	}
 }
 
+// errKnownWhenBuilding is the cause of the error of a base image that depends on the platform of the build: the
+// Dockerfile is good, only its bases cannot be known before a build.
+var errKnownWhenBuilding = errors.New("the base image depends on the platform of the build")
+
 // scratch is the FROM that starts from an empty filesystem.
 const scratch = "scratch"
 
-// normalizeRef returns ref as a full reference: registry, repository and tag or digest.
+// Normalize returns ref as a full reference: registry, repository and tag or digest.
 func Normalize(ref string) (string, error) {
 	r, err := name.ParseReference(ref, name.WeakValidation)
 	if err != nil {
