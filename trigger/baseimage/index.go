@@ -20,9 +20,9 @@ type TaskWatcher interface {
 // use NewIndex.
 type Index struct {
 	mu    sync.RWMutex
-	tasks map[string]*proto.Task          // by name
+	tasks map[string]*proto.Task         // by name
 	byRef map[string]map[string]struct{} // tracked reference → names of the tasks tracking it
-	ready chan struct{}                   // closed once every stored task is in
+	ready chan struct{}                  // closed once every stored task is in
 	once  sync.Once
 }
 
@@ -134,4 +134,3 @@ func (ix *Index) Task(name string) *proto.Task {
 	defer ix.mu.RUnlock()
 	return ix.tasks[name]
 }
-
