@@ -1,5 +1,6 @@
 // Package webhook starts runs of tasks from git hosts' webhook deliveries, the way ACR Tasks' commit and pull
-// request triggers do.
+// request triggers do, and tells Kiln of the base image pushes that registries notify it of, the way ACR
+// Tasks' base image update triggers hear of them.
 //
 // Handler serves two endpoints:
 //
@@ -30,6 +31,19 @@
 // starts no second run, unless the first attempt failed and answered 503. GitLab merge request hooks start
 // nothing yet.
 //
-// Of Kiln's packages it imports only proto and trigger/tags: the store and the queue (trigger/queue) come in
-// through its own Store and Enqueuer, and workers hear of runs only through the events the queue publishes.
+// RegistryHandler serves a third endpoint, POST /v1/webhooks/registry, for base image update triggers. It takes
+// the notification envelopes of a Docker distribution registry (the events v1 media type from registry 2.x, v2
+// from 3.x, or application/json), authenticated by "Authorization: Bearer <token>" with the one token it is
+// configured with, and publishes a proto.ImagePushed on proto.SubjectImagePushed for each push of a manifest by
+// tag whose reference, <registry host>/<repository>:<tag> normalized by basedeps.Normalize, some task builds on
+// (its TrackedRefs says which). The host is the event's request.host, or the URL's registry query parameter
+// when given. Pulls, deletes, blobs and pushes by digest are ignored. The event's ID is the message ID, so that
+// JetStream keeps one copy of an envelope distribution sends again. The answer is 202 once every event is on
+// JetStream, and 503 when one could not be published: distribution sends an envelope again until it gets a
+// 2xx, holding back the events after it, so an event that names no image is skipped (and said so in the
+// answer) rather than refused.
+//
+// Of Kiln's packages it imports only proto, trigger/tags and trigger/basedeps: the store and the queue
+// (trigger/queue) come in through its own Store, Enqueuer and Publisher, and workers hear of runs only through
+// the events the queue publishes.
 package webhook
