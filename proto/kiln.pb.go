@@ -878,8 +878,9 @@ type Task struct {
 	CreatedAt          *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	Push               bool                   `protobuf:"varint,20,opt,name=push,proto3" json:"push,omitempty"` // push the tagged images (commit and tag builds)
-	// base_image_trigger starts a run when a tracked base image's digest changes.
-	BaseImageTrigger bool `protobuf:"varint,21,opt,name=base_image_trigger,json=baseImageTrigger,proto3" json:"base_image_trigger,omitempty"`
+	// base_image_trigger_off stops runs starting when a tracked base image's digest changes; the trigger is on
+	// unless it is set (so that tasks saved before it existed have it on).
+	BaseImageTriggerOff bool `protobuf:"varint,21,opt,name=base_image_trigger_off,json=baseImageTriggerOff,proto3" json:"base_image_trigger_off,omitempty"`
 	// base_image_trigger_all tracks build-time bases too; only the runtime base is tracked otherwise.
 	BaseImageTriggerAll bool `protobuf:"varint,22,opt,name=base_image_trigger_all,json=baseImageTriggerAll,proto3" json:"base_image_trigger_all,omitempty"`
 	// bases are the base images the Dockerfile at the branch's head builds on, read when the task was saved
@@ -1062,9 +1063,9 @@ func (x *Task) GetPush() bool {
 	return false
 }
 
-func (x *Task) GetBaseImageTrigger() bool {
+func (x *Task) GetBaseImageTriggerOff() bool {
 	if x != nil {
-		return x.BaseImageTrigger
+		return x.BaseImageTriggerOff
 	}
 	return false
 }
@@ -1613,7 +1614,7 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\bR\aruntime\x12\x1a\n" +
 	"\bplatform\x18\x03 \x01(\tR\bplatform\x12\x14\n" +
-	"\x05stage\x18\x04 \x01(\tR\x05stage\"\xc9\b\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\"\xd0\b\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x06source\x18\x02 \x01(\v2\x13.kiln.v1.GitContextR\x06source\x12\x1e\n" +
@@ -1642,8 +1643,8 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"created_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
-	"\x04push\x18\x14 \x01(\bR\x04push\x12,\n" +
-	"\x12base_image_trigger\x18\x15 \x01(\bR\x10baseImageTrigger\x123\n" +
+	"\x04push\x18\x14 \x01(\bR\x04push\x123\n" +
+	"\x16base_image_trigger_off\x18\x15 \x01(\bR\x13baseImageTriggerOff\x123\n" +
 	"\x16base_image_trigger_all\x18\x16 \x01(\bR\x13baseImageTriggerAll\x12-\n" +
 	"\x05bases\x18\x17 \x03(\v2\x17.kiln.v1.BaseDependencyR\x05bases\x12\x1f\n" +
 	"\vbases_error\x18\x18 \x01(\tR\n" +

@@ -367,7 +367,9 @@ func (w *Worker) close(ctx context.Context, run *proto.Run) {
 	if err := w.Store.FinishLog(ctx, run.GetId()); err != nil {
 		w.Logger.Warn("closing the run's log", "run", run.GetId(), "err", err)
 	}
-	if err := w.Store.DeleteContext(ctx, run.GetSpec().GetContextObject()); err != nil {
-		w.Logger.Warn("deleting the run's context", "run", run.GetId(), "err", err)
+	if name := run.GetSpec().GetContextObject(); name != "" {
+		if err := w.Store.DeleteContext(ctx, name); err != nil {
+			w.Logger.Warn("deleting the run's context", "run", run.GetId(), "err", err)
+		}
 	}
 }

@@ -24,6 +24,7 @@ Commands:
   task update NAME      change the task flags given
   task delete NAME      delete a task and its webhook
   task run NAME         build the task's branch head now and follow the log
+  task deps NAME        show the base images of a task's Dockerfile, and their digests built on and now
   runs list             list runs, newest first
   runs show ID          show one run
   runs cancel ID        cancel a queued or running run

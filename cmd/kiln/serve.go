@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/kilnbuild/kiln/cmd/kiln/serve"
 )
@@ -29,6 +30,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "Kiln's `URL` as GitHub reaches it, for the webhooks tasks register and the links in commit statuses")
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "", "GitHub's REST API `URL`; for GitHub Enterprise https://HOST/api/v3/")
 	fs.DurationVar(&cfg.PushBackoff, "push-backoff", cfg.PushBackoff, "first wait before a failed push is retried; doubles each retry")
+	fs.DurationVar(&cfg.BasePollInterval, "base-poll-interval", cfg.BasePollInterval, "how often each tracked base image tag of a registry that notifies no one is checked")
+	fs.DurationVar(&cfg.BaseSettle, "base-settle", cfg.BaseSettle, "how long a base image update waits for more before its dependents run, so that changes landing together start one run")
+	fs.BoolVar(&cfg.RegistryNotify, "registry-notify", cfg.RegistryNotify, "the embedded registry tells Kiln of every push (/v1/webhooks/registry)")
+	fs.StringVar(&cfg.RegistryTokenFile, "registry-token-file", "", "`file` holding the token registries send to /v1/webhooks/registry as a bearer token (default: the API's token)")
 	logLevel := fs.String("log-level", "info", "`level` of the service log: debug, info, warn, error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -36,6 +41,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if cfg.BasePollInterval < time.Second {
+		return usagef("--base-poll-interval %s: at least 1s", cfg.BasePollInterval)
+	}
+	if cfg.BaseSettle < 0 {
+		return usagef("--base-settle %s: cannot be negative", cfg.BaseSettle)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

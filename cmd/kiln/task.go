@@ -19,12 +19,13 @@ import (
 // taskSynopsis is the flags of `task create` and `task update`.
 const taskSynopsis = "--context https://HOST/OWNER/REPO.git[#BRANCH][:SUBDIR] [-f DOCKERFILE] [-t TAG]... [--arg K=V]... " +
 	"[--commit-trigger=true] [--pr-trigger=false] [--tag-trigger=false] [--path-filter GLOB]... [--latest-only=true] " +
-	"[--push-pull-requests=false] [--no-push] [--git-token-file F] [--webhook-secret-file F] [--timeout S] [--target S] [--platform P]"
+	"[--push-pull-requests=false] [--no-push] [--git-token-file F] [--webhook-secret-file F] [--timeout S] [--target S] [--platform P] " +
+	"[--base-image-trigger=true] [--base-image-trigger-type runtime|all]"
 
-// taskCmd is `kiln task create|list|show|update|delete|run`.
+// taskCmd is `kiln task create|list|show|update|delete|run|deps`.
 func taskCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usagef("needs a subcommand: create, list, show, update, delete or run")
+		return usagef("needs a subcommand: create, list, show, update, delete, run or deps")
 	}
 	var srv serverFlags
 	client := func() *api.Client { return api.NewClient(srv.server, srv.token) }
@@ -115,8 +116,24 @@ func taskCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, "Waiting for an agent...")
 		return follow(ctx, c, run.ID, stdout)
+	case "deps":
+		fs := newFlags("task deps", "task deps NAME [-o json]")
+		srv.add(fs)
+		output := fs.String("o", "table", "output `format`: table or json")
+		name, err := oneName(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		deps, err := client().TaskDeps(ctx, name)
+		if err != nil {
+			return err
+		}
+		if *output == "json" {
+			return printJSON(stdout, deps)
+		}
+		return printTaskDeps(stdout, deps)
 	default:
-		return usagef("unknown subcommand %q: use create, list, show, update, delete or run", args[0])
+		return usagef("unknown subcommand %q: use create, list, show, update, delete, run or deps", args[0])
 	}
 }
 
@@ -129,6 +146,20 @@ type taskFlags struct {
 	latestOnly, pushPullRequests, noPush  bool
 	gitTokenFile, webhookSecretFile       string
 	timeout                               int
+	baseImageTrigger                      bool
+	baseImageTriggerType                  triggerType
+}
+
+// triggerType is the value of --base-image-trigger-type: runtime or all.
+type triggerType string
+
+func (t *triggerType) String() string { return string(*t) }
+func (t *triggerType) Set(v string) error {
+	if v != "runtime" && v != "all" {
+		return fmt.Errorf("%q is neither runtime nor all", v)
+	}
+	*t = triggerType(v)
+	return nil
 }
 
 // add defines the flags on fs, with the defaults of a new task.
@@ -151,6 +182,10 @@ func (f *taskFlags) add(fs *flag.FlagSet) {
 	fs.IntVar(&f.timeout, "timeout", 3600, "run timeout in `seconds`")
 	fs.StringVar(&f.target, "target", "", "`stage` to build")
 	fs.StringVar(&f.platform, "platform", "", "`os/arch` to build for")
+	fs.BoolVar(&f.baseImageTrigger, "base-image-trigger", true, "run when a base image of the Dockerfile moves to a new digest")
+	f.baseImageTriggerType = "runtime"
+	fs.Var(&f.baseImageTriggerType, "base-image-trigger-type",
+		"which bases the base image trigger tracks: `runtime` (the final stage's) or all (build-time ones too)")
 }
 
 // parseTaskCreate parses the arguments of `task create` into the request that creates the task.
@@ -174,7 +209,8 @@ func parseTaskCreate(args []string) (serverFlags, api.Task, error) {
 		Name: name, Context: f.context, Dockerfile: f.dockerfile, Tags: f.tags, Target: f.target, Platform: f.platform,
 		Timeout: f.timeout, Push: &push, CommitTrigger: &f.commitTrigger, PullRequestTrigger: &f.prTrigger,
 		TagTrigger: &f.tagTrigger, PathFilters: f.pathFilters, LatestOnly: &f.latestOnly,
-		PushPullRequests: &f.pushPullRequests,
+		PushPullRequests: &f.pushPullRequests, BaseImageTrigger: &f.baseImageTrigger,
+		BaseImageTriggerType: string(f.baseImageTriggerType),
 	}
 	if len(f.buildArgs) > 0 {
 		t.BuildArgs = f.buildArgs
@@ -245,6 +281,10 @@ func parseTaskUpdate(args []string) (serverFlags, string, api.TaskPatch, error) 
 			p.Target = &f.target
 		case "platform":
 			p.Platform = &f.platform
+		case "base-image-trigger":
+			p.BaseImageTrigger = &f.baseImageTrigger
+		case "base-image-trigger-type":
+			p.BaseImageTriggerType = (*string)(&f.baseImageTriggerType)
 		}
 	})
 	return srv, name, p, err
@@ -339,6 +379,15 @@ func printTask(w io.Writer, t *api.Task) {
 	line("Path filters", strings.Join(t.PathFilters, ", "))
 	line("Latest only", yesNo(t.LatestOnly))
 	line("Push PRs", yesNo(t.PushPullRequests))
+	line("Base trigger", baseTrigger(t.BaseImageTrigger != nil && *t.BaseImageTrigger, t.BaseImageTriggerType))
+	for _, b := range t.Bases {
+		kind := "build-time"
+		if b.Runtime {
+			kind = "runtime"
+		}
+		line("Base", b.Reference+" ("+kind+")")
+	}
+	line("Bases error", t.BasesError)
 	line("Git token", map[bool]string{true: "set", false: "none"}[t.HasGitToken])
 	line("Webhook secret", map[bool]string{true: "set", false: "none"}[t.HasWebhookSecret])
 	if t.GitHubHookID != 0 {

@@ -37,7 +37,7 @@ func TestParseTaskCreate(t *testing.T) {
 			args: []string{"app", "--context", repo},
 			want: api.Task{Name: "app", Context: repo, Dockerfile: "Dockerfile", Timeout: 3600, Push: ptr(true),
 				CommitTrigger: ptr(true), PullRequestTrigger: ptr(false), TagTrigger: ptr(false), LatestOnly: ptr(true),
-				PushPullRequests: ptr(false)},
+				PushPullRequests: ptr(false), BaseImageTrigger: ptr(true), BaseImageTriggerType: "runtime"},
 		},
 		{
 			name: "every flag, the name last",
@@ -45,12 +45,13 @@ func TestParseTaskCreate(t *testing.T) {
 				"--arg", "A=1", "--build-arg", "B=2=3", "--commit-trigger=false", "--pr-trigger", "--tag-trigger=true",
 				"--path-filter", "src/**", "--path-filter", "go.mod", "--latest-only=false", "--push-pull-requests",
 				"--no-push", "--git-token-file", token, "--webhook-secret-file", secret, "--timeout", "600",
-				"--target", "final", "--platform", "linux/arm64", "app"},
+				"--target", "final", "--platform", "linux/arm64", "--base-image-trigger=false", "--base-image-trigger-type", "all", "app"},
 			want: api.Task{Name: "app", Context: repo, Dockerfile: "ci/Dockerfile",
 				Tags: []string{"app:{{.Run.Commit}}", "app:latest"}, BuildArgs: map[string]string{"A": "1", "B": "2=3"},
 				Target: "final", Platform: "linux/arm64", Timeout: 600, Push: ptr(false), CommitTrigger: ptr(false),
 				PullRequestTrigger: ptr(true), TagTrigger: ptr(true), PathFilters: []string{"src/**", "go.mod"},
-				LatestOnly: ptr(false), PushPullRequests: ptr(true), GitToken: "ghp_token", WebhookSecret: "hook-secret"},
+				LatestOnly: ptr(false), PushPullRequests: ptr(true), GitToken: "ghp_token", WebhookSecret: "hook-secret",
+				BaseImageTrigger: ptr(false), BaseImageTriggerType: "all"},
 		},
 	}
 	for _, tt := range tests {
@@ -78,6 +79,7 @@ func TestParseTaskCreateRefuses(t *testing.T) {
 		{"bad build arg", []string{"app", "--context", "https://h/a.git", "--arg", "noequals"}, "KEY=VALUE"},
 		{"missing token file", []string{"app", "--context", "https://h/a.git", "--git-token-file", "/nonexistent/token"}, "--git-token-file"},
 		{"unknown flag", []string{"app", "--context", "https://h/a.git", "--branch", "main"}, "-branch"},
+		{"bad trigger type", []string{"app", "--context", "https://h/a.git", "--base-image-trigger-type", "build"}, "neither runtime nor all"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +107,8 @@ func TestParseTaskUpdate(t *testing.T) {
 		{"bools", []string{"app", "--commit-trigger=false", "--pr-trigger", "--latest-only=true", "--no-push"},
 			api.TaskPatch{CommitTrigger: ptr(false), PullRequestTrigger: ptr(true), LatestOnly: ptr(true), Push: ptr(false)}},
 		{"push back on", []string{"app", "--no-push=false"}, api.TaskPatch{Push: ptr(true)}},
+		{"base image trigger", []string{"app", "--base-image-trigger=false", "--base-image-trigger-type=all"},
+			api.TaskPatch{BaseImageTrigger: ptr(false), BaseImageTriggerType: ptr("all")}},
 		{"lists replace", []string{"app", "-t", "a:1", "-t", "b:2", "--path-filter", "src/*", "--arg", "K=V"},
 			api.TaskPatch{Tags: &[]string{"a:1", "b:2"}, PathFilters: &[]string{"src/*"}, BuildArgs: &map[string]string{"K": "V"}}},
 		{"token set and removed", []string{"app", "--git-token-file", token, "--webhook-secret-file", empty, "--context", "https://h/b.git"},

@@ -2,15 +2,28 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/kilnbuild/kiln/proto"
 
 	"github.com/kilnbuild/kiln/store"
 	"github.com/kilnbuild/kiln/store/storetest"
 	"github.com/kilnbuild/kiln/trigger/api"
 )
+
+// testBases is what the API of startAPI reads as the base images of every task's Dockerfile: its tasks name
+// repositories that do not exist, and reading them is trigger/api's and trigger/basedeps's to test.
+var testBases = []*proto.BaseDependency{
+	{Reference: "index.docker.io/library/golang:1.26", Stage: "build"},
+	{Reference: "registry.local/base/runtime:2", Runtime: true, Stage: "1"},
+}
 
 // startAPI serves Kiln's API on an in-process NATS server with JetStream and a real store, and returns its URL
 // and the store. It all stops when the test ends.
@@ -18,7 +31,11 @@ func startAPI(t *testing.T) (string, *store.Store) {
 	t.Helper()
 	env := storetest.New(t)
 	nc, js, st := env.Conn, env.JS, env.Store
-	hs := httptest.NewServer(api.NewServer(api.Config{DefaultRegistry: "registry.local"}, st, js, nc, nil).Handler())
+	readBases := func(ctx context.Context, t *proto.Task) ([]*proto.BaseDependency, string, error) {
+		return testBases, "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00", nil
+	}
+	cfg := api.Config{DefaultRegistry: "registry.local", ReadBases: readBases}
+	hs := httptest.NewServer(api.NewServer(cfg, st, js, nc, nil).Handler())
 	t.Cleanup(hs.Close)
 	return hs.URL, st
 }
@@ -90,5 +107,67 @@ func TestTaskVerbs(t *testing.T) {
 	var shown api.Task
 	if err := json.Unmarshal([]byte(out), &shown); code != 0 || err != nil || shown.Name != "web" || shown.Context != repo {
 		t.Errorf("kiln task show web -o json = %d %q (%v), want the task as JSON", code, out, err)
+	}
+}
+
+func TestTaskDeps(t *testing.T) {
+	url, st := startAPI(t)
+	ctx := t.Context()
+	const (
+		golang  = "index.docker.io/library/golang:1.26"
+		runtime = "registry.local/base/runtime:2"
+		digestA = "sha256:aaaaaaaaaaaa0000000000000000000000000000000000000000000000000000"
+		digestB = "sha256:bbbbbbbbbbbb0000000000000000000000000000000000000000000000000000"
+	)
+	if code, out := kiln(t, url, "task", "create", "app", "--context", "https://github.com/acme/app.git"); code != 0 {
+		t.Fatalf("kiln task create app = %d %q", code, out)
+	}
+	checked := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	if _, err := st.UpdateTaskBases(ctx, "app", func(tb *proto.TaskBases) error {
+		tb.Bases = map[string]*proto.BaseState{runtime: {BuiltDigest: digestA, BuiltRun: "k1"}}
+		return nil
+	}); err != nil {
+		t.Fatalf("UpdateTaskBases(app): %v", err)
+	}
+	for ref, digest := range map[string]string{runtime: digestB, golang: ""} {
+		if _, err := st.UpdateTagState(ctx, ref, func(ts *proto.TagState) error {
+			ts.Digest, ts.CheckedAt, ts.Source = digest, timestamppb.New(checked), "poll"
+			if digest == "" {
+				ts.Error = "registry answered 503"
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("UpdateTagState(%s): %v", ref, err)
+		}
+	}
+	when := checked.Local().Format(time.DateTime)
+
+	code, out := kiln(t, url, "task", "deps", "app")
+	for _, want := range []string{
+		"Base image trigger: on, for the runtime base\n",
+		"Read from commit:   c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00",
+		"REFERENCE                            KIND                      BUILT ON             REGISTRY NOW         CHECKED\n",
+		golang + "  build-time (not tracked)  -                    -                    " + when + " (poll)\n",
+		runtime + "        runtime                   sha256:aaaaaaaaaaaa  sha256:bbbbbbbbbbbb  " + when + " (poll)\n",
+		golang + ": the last poll failed: registry answered 503",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("kiln task deps app = %d\n%s\nwant 0 with %q", code, out, want)
+		}
+	}
+
+	kiln(t, url, "task", "update", "app", "--base-image-trigger-type", "all")
+	code, out = kiln(t, url, "task", "deps", "app", "-o", "json")
+	var deps api.TaskDeps
+	if err := json.Unmarshal([]byte(out), &deps); code != 0 || err != nil || deps.BaseImageTriggerType != "all" ||
+		len(deps.Bases) != 2 || !deps.Bases[0].Tracked || deps.Bases[1].BuiltDigest != digestA {
+		t.Errorf("kiln task deps app -o json = %d %q (%v), want both bases tracked as JSON", code, out, err)
+	}
+	if code, out := kiln(t, url, "task", "show", "app"); code != 0 || !strings.Contains(out, "Base trigger:   on, for runtime and build-time bases") ||
+		!strings.Contains(out, "Base:           "+runtime+" (runtime)") {
+		t.Errorf("kiln task show app = %d %q, want the base image trigger and the bases", code, out)
+	}
+	if code, out := kiln(t, url, "task", "deps", "nope"); code != 1 || !strings.Contains(out, "no task named nope") {
+		t.Errorf("kiln task deps nope = %d %q, want 1 and not found", code, out)
 	}
 }

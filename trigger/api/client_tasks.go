@@ -72,6 +72,20 @@ func (c *Client) RunTask(ctx context.Context, name string) (*Run, error) {
 	return decodeRun(resp)
 }
 
+// TaskDeps returns the base images of task name's Dockerfile, and what Kiln knows of each.
+func (c *Client) TaskDeps(ctx context.Context, name string) (*TaskDeps, error) {
+	resp, err := c.do(ctx, http.MethodGet, taskPath(name)+"/deps", nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var deps TaskDeps
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRequestPart)).Decode(&deps); err != nil {
+		return nil, fmt.Errorf("reading the base images of task %s in the answer: %w", name, err)
+	}
+	return &deps, nil
+}
+
 // taskPath is the API path of task name.
 func taskPath(name string) string {
 	return "/v1/tasks/" + url.PathEscape(name)

@@ -14,7 +14,10 @@
 // Tasks (/v1/tasks) are saved builds of a git repository's branch with their triggers, like ACR tasks. The
 // server creates, changes and deletes them, registers their webhooks through a HookRegistrar when one is
 // configured, and starts their manual runs (POST /v1/tasks/{name}/runs) at the branch's current head. A task's
-// secrets (its git token and webhook secret) can be set but are never answered.
+// secrets (its git token and webhook secret) can be set but are never answered. When a task is saved, the base
+// images of its Dockerfile at the branch's head are read (Config.ReadBases, basedeps.ForTask by default); a
+// Dockerfile that cannot be built refuses the save. GET /v1/tasks/{name}/deps shows those bases with the
+// digests Kiln knows of them.
 //
 // The client (NewClient) speaks that API for the kiln CLI and the end-to-end tests; an error answer comes back
 // as a *proto.Error. PackContext packs a directory the way docker build does, .dockerignore included, so that

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -33,8 +34,8 @@ type testEnv struct {
 	nc  *nats.Conn
 }
 
-// newEnv starts NATS, opens the store and serves a Server made with cfg; Now defaults to testNow. All of it
-// stops when the test ends.
+// newEnv starts NATS, opens the store and serves a Server made with cfg; Now defaults to testNow and ReadBases
+// to stubBases. All of it stops when the test ends.
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
 	env := storetest.New(t)
@@ -42,10 +43,23 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return testNow }
 	}
+	if cfg.ReadBases == nil {
+		cfg.ReadBases = stubBases
+	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hs := httptest.NewServer(NewServer(cfg, st, js, nc, logger).Handler())
 	t.Cleanup(hs.Close)
 	return &testEnv{url: hs.URL, st: st, js: js, nc: nc}
+}
+
+// stubBaseCommit is the commit stubBases says it read.
+const stubBaseCommit = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00"
+
+// stubBases is the Config.ReadBases of the tests that are not about base images, whose tasks name
+// repositories that do not exist: every Dockerfile builds on alpine:3.20.
+func stubBases(ctx context.Context, t *proto.Task) ([]*proto.BaseDependency, string, error) {
+	return []*proto.BaseDependency{{Reference: "index.docker.io/library/alpine:3.20", Runtime: true, Stage: "0"}},
+		stubBaseCommit, nil
 }
 
 // request sends a request to the server and returns the status and body of its answer. header holds

@@ -32,6 +32,8 @@ type Run struct {
 	Git *GitTrigger `json:"git,omitempty"`
 	// SupersededBy names the newer run of the same task and branch that made this one unnecessary.
 	SupersededBy string `json:"supersededBy,omitempty"`
+	// BaseImage lists the base image changes that started the run, for base_image runs.
+	BaseImage []BaseChange `json:"baseImage,omitempty"`
 	// Request is what was asked for, with the tags as rendered and qualified at submission.
 	Request BuildRequest `json:"request"`
 }
@@ -40,6 +42,15 @@ type Run struct {
 type Image struct {
 	Reference string `json:"reference"`
 	Digest    string `json:"digest"`
+}
+
+// BaseChange is a base image whose tag moved: from the digest the task was on ("" when it had never built on
+// it) to the new one, as learned from a run's push, a registry notification or a poll.
+type BaseChange struct {
+	Reference string `json:"reference"`
+	OldDigest string `json:"oldDigest,omitempty"`
+	NewDigest string `json:"newDigest"`
+	Source    string `json:"source"`
 }
 
 // GitTrigger is the git event that started a run.
@@ -159,6 +170,10 @@ func RunFromProto(r *proto.Run) *Run {
 	}
 	for _, b := range r.GetBases() {
 		out.Bases = append(out.Bases, Image{Reference: b.GetReference(), Digest: b.GetDigest()})
+	}
+	for _, c := range r.GetBaseImage().GetChanges() {
+		out.BaseImage = append(out.BaseImage, BaseChange{Reference: c.GetReference(), OldDigest: c.GetOldDigest(),
+			NewDigest: c.GetNewDigest(), Source: c.GetSource()})
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/store"
+	"github.com/kilnbuild/kiln/trigger/basedeps"
 	"github.com/kilnbuild/kiln/trigger/queue"
 )
 
@@ -30,6 +31,7 @@ type Store interface {
 	FinishLog(ctx context.Context, id string) error
 	ReadLog(ctx context.Context, id string, follow bool, w io.Writer) error
 	taskStore
+	baseStateStore
 }
 
 // Publisher puts events on JetStream and waits for the stream's acknowledgement. jetstream.JetStream
@@ -59,6 +61,9 @@ type Config struct {
 	// Hooks registers the webhooks of tasks' repositories as tasks are created, and removes them; nil means
 	// none is registered.
 	Hooks HookRegistrar
+	// ReadBases reads the base images of a task's Dockerfile at the head of its branch, and the commit it read,
+	// when the task is saved; nil means basedeps.ForTask. The server bounds each call to 20 seconds (basesTimeout).
+	ReadBases func(ctx context.Context, t *proto.Task) ([]*proto.BaseDependency, string, error)
 }
 
 // defaultMaxContextSize is the build context limit when Config.MaxContextSize is 0.
@@ -84,6 +89,9 @@ func NewServer(cfg Config, st Store, pub Publisher, cancel Canceler, logger *slo
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReadBases == nil {
+		cfg.ReadBases = basedeps.ForTask
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,6 +107,7 @@ func NewServer(cfg Config, st Store, pub Publisher, cancel Canceler, logger *slo
 	s.mux.Handle("PATCH /v1/tasks/{name}", s.handle(s.updateTask))
 	s.mux.Handle("DELETE /v1/tasks/{name}", s.handle(s.deleteTask))
 	s.mux.Handle("POST /v1/tasks/{name}/runs", s.handle(s.runTask))
+	s.mux.Handle("GET /v1/tasks/{name}/deps", s.handle(s.taskDeps))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	return s

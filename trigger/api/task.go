@@ -48,7 +48,16 @@ type Task struct {
 	// WebhookSecret signs the repository's webhook deliveries; Kiln makes a random one when none is given.
 	// Write only.
 	WebhookSecret string `json:"webhookSecret,omitempty"`
+	// BaseImageTrigger starts a run when a tracked base image of the Dockerfile moves to a new digest; nil
+	// means true.
+	BaseImageTrigger *bool `json:"baseImageTrigger,omitempty"`
+	// BaseImageTriggerType says which bases are tracked: "runtime" (or ""), the base of the stage built, or
+	// "all", the build-time ones too.
+	BaseImageTriggerType string `json:"baseImageTriggerType,omitempty"`
 
+	// Bases are the base images of the Dockerfile at the head of the branch, read when the task was saved.
+	Bases            []TaskBase `json:"bases,omitempty"`        // answers only
+	BasesError       string     `json:"basesError,omitempty"`   // answers only: why Bases could not be read
 	HasGitToken      bool       `json:"hasGitToken"`            // answers only
 	HasWebhookSecret bool       `json:"hasWebhookSecret"`       // answers only
 	GitHubHookID     int64      `json:"githubHookId,omitempty"` // answers only: the webhook Kiln registered
@@ -76,7 +85,26 @@ type TaskPatch struct {
 	PushPullRequests   *bool              `json:"pushPullRequests,omitempty"`
 	GitToken           *string            `json:"gitToken,omitempty"`
 	WebhookSecret      *string            `json:"webhookSecret,omitempty"`
+	// BaseImageTrigger and BaseImageTriggerType are as in Task.
+	BaseImageTrigger     *bool   `json:"baseImageTrigger,omitempty"`
+	BaseImageTriggerType *string `json:"baseImageTriggerType,omitempty"`
 }
+
+// TaskBase is a base image of a task's Dockerfile, as Task.Bases shows it.
+type TaskBase struct {
+	// Reference is the image, normalized: index.docker.io/library/alpine:3.20.
+	Reference string `json:"reference"`
+	// Runtime is true for the base of the stage built, false for a base only used while building.
+	Runtime  bool   `json:"runtime"`
+	Stage    string `json:"stage,omitempty"`    // the stage that names it: its name, or its index
+	Platform string `json:"platform,omitempty"` // FROM --platform, if any
+}
+
+// The values of Task.BaseImageTriggerType.
+const (
+	triggerRuntime = "runtime"
+	triggerAll     = "all"
+)
 
 // movesHook reports whether p changes what a task's webhook depends on: its repository, the token that
 // registers it, its secret or the events it sends.
@@ -93,28 +121,43 @@ type taskList struct {
 // TaskFromProto returns the API's view of the task t, without its secrets.
 func TaskFromProto(t *proto.Task) *Task {
 	out := &Task{
-		Name:               t.GetName(),
-		Context:            formatGitContext(t.GetSource()),
-		Dockerfile:         t.GetDockerfile(),
-		Tags:               t.GetTags(),
-		BuildArgs:          t.GetBuildArgs(),
-		Target:             t.GetTarget(),
-		Platform:           t.GetPlatform(),
-		Timeout:            int(t.GetTimeoutSeconds()),
-		Push:               boolPtr(t.GetPush()),
-		CommitTrigger:      boolPtr(t.GetCommitTrigger()),
-		PullRequestTrigger: boolPtr(t.GetPullRequestTrigger()),
-		TagTrigger:         boolPtr(t.GetTagTrigger()),
-		PathFilters:        t.GetPathFilters(),
-		LatestOnly:         boolPtr(t.GetLatestOnly()),
-		PushPullRequests:   boolPtr(t.GetPushPullRequests()),
-		HasGitToken:        t.GetGitToken() != "",
-		HasWebhookSecret:   t.GetWebhookSecret() != "",
-		GitHubHookID:       t.GetGithubHookId(),
-		CreatedAt:          timeOf(t.GetCreatedAt()),
-		UpdatedAt:          timeOf(t.GetUpdatedAt()),
+		Name:                 t.GetName(),
+		Context:              formatGitContext(t.GetSource()),
+		Dockerfile:           t.GetDockerfile(),
+		Tags:                 t.GetTags(),
+		BuildArgs:            t.GetBuildArgs(),
+		Target:               t.GetTarget(),
+		Platform:             t.GetPlatform(),
+		Timeout:              int(t.GetTimeoutSeconds()),
+		Push:                 boolPtr(t.GetPush()),
+		CommitTrigger:        boolPtr(t.GetCommitTrigger()),
+		PullRequestTrigger:   boolPtr(t.GetPullRequestTrigger()),
+		TagTrigger:           boolPtr(t.GetTagTrigger()),
+		PathFilters:          t.GetPathFilters(),
+		LatestOnly:           boolPtr(t.GetLatestOnly()),
+		PushPullRequests:     boolPtr(t.GetPushPullRequests()),
+		HasGitToken:          t.GetGitToken() != "",
+		HasWebhookSecret:     t.GetWebhookSecret() != "",
+		GitHubHookID:         t.GetGithubHookId(),
+		CreatedAt:            timeOf(t.GetCreatedAt()),
+		UpdatedAt:            timeOf(t.GetUpdatedAt()),
+		BaseImageTrigger:     boolPtr(!t.GetBaseImageTriggerOff()),
+		BaseImageTriggerType: triggerType(t),
+		BasesError:           t.GetBasesError(),
+	}
+	for _, b := range t.GetBases() {
+		out.Bases = append(out.Bases, TaskBase{Reference: b.GetReference(), Runtime: b.GetRuntime(),
+			Stage: b.GetStage(), Platform: b.GetPlatform()})
 	}
 	return out
+}
+
+// triggerType is the BaseImageTriggerType of t.
+func triggerType(t *proto.Task) string {
+	if t.GetBaseImageTriggerAll() {
+		return triggerAll
+	}
+	return triggerRuntime
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -134,19 +177,20 @@ func taskOf(req Task, registry string, now time.Time) (*proto.Task, error) {
 		return nil, err
 	}
 	t := &proto.Task{
-		Name:               req.Name,
-		Target:             req.Target,
-		Platform:           req.Platform,
-		Push:               or(req.Push, true),
-		CommitTrigger:      or(req.CommitTrigger, true),
-		PullRequestTrigger: or(req.PullRequestTrigger, false),
-		TagTrigger:         or(req.TagTrigger, false),
-		LatestOnly:         or(req.LatestOnly, true),
-		PushPullRequests:   or(req.PushPullRequests, false),
-		GitToken:           req.GitToken,
-		WebhookSecret:      req.WebhookSecret,
-		CreatedAt:          timestamppb.New(now),
-		UpdatedAt:          timestamppb.New(now),
+		Name:                req.Name,
+		Target:              req.Target,
+		Platform:            req.Platform,
+		Push:                or(req.Push, true),
+		CommitTrigger:       or(req.CommitTrigger, true),
+		PullRequestTrigger:  or(req.PullRequestTrigger, false),
+		TagTrigger:          or(req.TagTrigger, false),
+		LatestOnly:          or(req.LatestOnly, true),
+		PushPullRequests:    or(req.PushPullRequests, false),
+		BaseImageTriggerOff: !or(req.BaseImageTrigger, true),
+		GitToken:            req.GitToken,
+		WebhookSecret:       req.WebhookSecret,
+		CreatedAt:           timestamppb.New(now),
+		UpdatedAt:           timestamppb.New(now),
 	}
 	if req.Context == "" {
 		return nil, proto.Errorf(proto.Invalid, "a task needs a context: the URL of its git repository, https://host/owner/repo.git#branch:subdir")
@@ -156,7 +200,7 @@ func taskOf(req Task, registry string, now time.Time) (*proto.Task, error) {
 	}
 	// The other fields are checked as a patch would set them, so that create and update agree.
 	patch := TaskPatch{Context: &req.Context, Dockerfile: &req.Dockerfile, Tags: &req.Tags, BuildArgs: &req.BuildArgs,
-		Timeout: &req.Timeout, PathFilters: &req.PathFilters}
+		Timeout: &req.Timeout, PathFilters: &req.PathFilters, BaseImageTriggerType: &req.BaseImageTriggerType}
 	apply, err := patchOf(patch, registry)
 	if err != nil {
 		return nil, err
@@ -208,6 +252,13 @@ func patchOf(p TaskPatch, registry string) (func(t *proto.Task), error) {
 		}
 		set(func(t *proto.Task) { t.PathFilters = *p.PathFilters })
 	}
+	if p.BaseImageTriggerType != nil {
+		all, err := checkTriggerType(*p.BaseImageTriggerType)
+		if err != nil {
+			return nil, err
+		}
+		set(func(t *proto.Task) { t.BaseImageTriggerAll = all })
+	}
 	if p.WebhookSecret != nil && *p.WebhookSecret == "" {
 		return nil, proto.Errorf(proto.Invalid, "webhookSecret cannot be empty: a webhook must be signed")
 	}
@@ -239,6 +290,9 @@ func patchOf(p TaskPatch, registry string) (func(t *proto.Task), error) {
 			set(func(t *proto.Task) { *f.to(t) = *f.from })
 		}
 	}
+	if p.BaseImageTrigger != nil {
+		set(func(t *proto.Task) { t.BaseImageTriggerOff = !*p.BaseImageTrigger })
+	}
 	return func(t *proto.Task) {
 		for _, step := range steps {
 			step(t)
@@ -254,4 +308,16 @@ func checkPathFilters(globs []string) error {
 		}
 	}
 	return nil
+}
+
+// checkTriggerType reports whether the base image trigger type s tracks all bases: "all" does, "runtime" or ""
+// does not, and anything else is proto.Invalid.
+func checkTriggerType(s string) (all bool, err error) {
+	switch s {
+	case "", triggerRuntime:
+		return false, nil
+	case triggerAll:
+		return true, nil
+	}
+	return false, proto.Errorf(proto.Invalid, "baseImageTriggerType %q is not %q or %q", s, triggerRuntime, triggerAll)
 }

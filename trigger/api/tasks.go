@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	gproto "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
@@ -33,15 +34,20 @@ type HookRegistrar interface {
 // client cannot cancel, so that a client that leaves does not leave a webhook without a task.
 const hookTimeout = 60 * time.Second
 
-// createTask is POST /v1/tasks: it checks the task, stores it, registers its webhook (Config.Hooks) and
-// answers 201 with the task. A registration that fails leaves no task behind.
+// createTask is POST /v1/tasks: it checks the task, reads the base images of its Dockerfile (readBases),
+// stores it, registers its webhook (Config.Hooks) and answers 201 with the task. A registration that fails
+// leaves no task behind.
 func (s *Server) createTask(w http.ResponseWriter, r *http.Request) error {
 	var req Task
 	if err := decodeJSON(r.Body, &req, "the body", "a valid task"); err != nil {
 		return err
 	}
-	t, err := taskOf(req, s.cfg.DefaultRegistry, s.cfg.Now().UTC())
+	now := s.cfg.Now().UTC()
+	t, err := taskOf(req, s.cfg.DefaultRegistry, now)
 	if err != nil {
+		return err
+	}
+	if err := s.readBases(r.Context(), t, now); err != nil {
 		return err
 	}
 	if err := s.st.CreateTask(r.Context(), t); err != nil {
@@ -129,8 +135,9 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
 }
 
 // updateTask is PATCH /v1/tasks/{name}: the fields the TaskPatch sets change, the others stay. A change of
-// what the webhook depends on (TaskPatch.movesHook) moves it: the old one is removed first (a failure
-// changes nothing), then the task is saved and the new one registered.
+// what the base images are read from (TaskPatch.readsBases) reads them again first, and a Dockerfile that
+// cannot be built changes nothing. A change of what the webhook depends on (TaskPatch.movesHook) moves it:
+// the old one is removed first (a failure changes nothing), then the task is saved and the new one registered.
 func (s *Server) updateTask(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	var p TaskPatch
@@ -145,6 +152,15 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, "reading task %s", name)
 	}
+	now := s.cfg.Now().UTC()
+	var bases *proto.Task // the task as patched, with its bases read again
+	if p.readsBases() {
+		bases = gproto.Clone(old).(*proto.Task)
+		apply(bases)
+		if err := s.readBases(r.Context(), bases, now); err != nil {
+			return err
+		}
+	}
 	rehook := s.cfg.Hooks != nil && p.movesHook()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), hookTimeout)
 	defer cancel()
@@ -153,13 +169,15 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request) error {
 			return hookError(err, "removing the old webhook of task %s (the task was not changed)", name)
 		}
 	}
-	now := timestamppb.New(s.cfg.Now().UTC())
 	t, err := s.st.UpdateTask(ctx, name, func(t *proto.Task) error {
 		apply(t)
+		if bases != nil {
+			keepBases(t, bases)
+		}
 		if rehook {
 			t.GithubHookId = 0
 		}
-		t.UpdatedAt = now
+		t.UpdatedAt = timestamppb.New(now)
 		return nil
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gproto "google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
 )
@@ -111,6 +112,8 @@ func TestCreateTaskDefaults(t *testing.T) {
 	want := &Task{
 		Name: "app", Context: "https://github.com/acme/app.git", Dockerfile: "Dockerfile", Timeout: 3600,
 		Push: &yes, CommitTrigger: &yes, PullRequestTrigger: &no, TagTrigger: &no, LatestOnly: &yes, PushPullRequests: &no,
+		BaseImageTrigger: &yes, BaseImageTriggerType: "runtime",
+		Bases:            []TaskBase{{Reference: "index.docker.io/library/alpine:3.20", Runtime: true, Stage: "0"}},
 		HasWebhookSecret: true, CreatedAt: &testNow, UpdatedAt: &testNow,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -137,7 +140,8 @@ func TestCreateTaskAllFields(t *testing.T) {
 		"buildArgs": {"GO": "1.26"}, "target": "final", "platform": "linux/arm64", "timeout": 600,
 		"push": false, "commitTrigger": false, "pullRequestTrigger": true, "tagTrigger": true,
 		"pathFilters": ["src/**", "Dockerfile"], "latestOnly": false, "pushPullRequests": true,
-		"gitToken": "ghp_t0ken", "webhookSecret": "hooks3cret"
+		"gitToken": "ghp_t0ken", "webhookSecret": "hooks3cret", "baseImageTrigger": false, "baseImageTriggerType": "all",
+		"bases": [{"reference": "ignored:1"}], "basesError": "ignored"
 	}`)
 	stored, err := e.st.Task(t.Context(), "web-1")
 	if err != nil {
@@ -149,14 +153,16 @@ func TestCreateTaskAllFields(t *testing.T) {
 		Dockerfile: "build/Dockerfile", Tags: []string{"web:{{.Run.Commit}}", "web:{{.Run.Branch}}"},
 		BuildArgs: map[string]string{"GO": "1.26"}, Target: "final", Platform: "linux/arm64", TimeoutSeconds: 600,
 		PullRequestTrigger: true, TagTrigger: true, PathFilters: []string{"src/**", "Dockerfile"},
-		PushPullRequests: true, GitToken: "ghp_t0ken", WebhookSecret: "hooks3cret",
+		PushPullRequests: true, GitToken: "ghp_t0ken", WebhookSecret: "hooks3cret", BaseImageTriggerOff: true, BaseImageTriggerAll: true,
+		Bases:       []*proto.BaseDependency{{Reference: "index.docker.io/library/alpine:3.20", Runtime: true, Stage: "0"}},
+		BasesCommit: stubBaseCommit, BasesReadAt: timestamppb.New(testNow),
 		CreatedAt: stored.CreatedAt, UpdatedAt: stored.UpdatedAt,
 	}
 	if !gproto.Equal(stored, want) {
 		t.Errorf("stored task = %v, want %v", stored, want)
 	}
 	if got.Context != "https://git.example/acme/web.git#release:docker/web" || !got.HasGitToken || !got.HasWebhookSecret ||
-		*got.Push || *got.CommitTrigger || !*got.TagTrigger {
+		*got.Push || *got.CommitTrigger || !*got.TagTrigger || *got.BaseImageTrigger || got.BaseImageTriggerType != "all" {
 		t.Errorf("POST /v1/tasks = %+v, want the task as sent, secrets only flagged", got)
 	}
 }
@@ -214,6 +220,7 @@ func TestCreateTaskRefused(t *testing.T) {
 		{"dockerfile outside", `{"name":"app",` + ctx + `,"dockerfile":"../Dockerfile"}`, 400, `"../Dockerfile"`},
 		{"timeout", `{"name":"app",` + ctx + `,"timeout":90000}`, 400, "timeout 90000"},
 		{"bad path filter", `{"name":"app",` + ctx + `,"pathFilters":["src/["]}`, 400, `"src/["`},
+		{"base image trigger type", `{"name":"app",` + ctx + `,"baseImageTriggerType":"All"}`, 400, `baseImageTriggerType "All" is not "runtime" or "all"`},
 		{"unknown field", `{"name":"app",` + ctx + `,"branch":"main"}`, 400, `"branch"`},
 		{"not JSON", `{"name":`, 400, "not a valid task"},
 		{"name taken", `{"name":"taken",` + ctx + `}`, 409, "a task named taken already exists"},
@@ -247,20 +254,29 @@ func TestUpdateTaskChangesOnlyWhatIsSent(t *testing.T) {
 	tests := []struct {
 		name, patch string
 		change      func(t *proto.Task)
+		reread      bool // the base images are read again
 	}{
-		{"nothing", `{}`, func(*proto.Task) {}},
-		{"target", `{"target":"debug"}`, func(t *proto.Task) { t.Target = "debug" }},
+		{"nothing", `{}`, func(*proto.Task) {}, false},
+		{"target", `{"target":"debug"}`, func(t *proto.Task) { t.Target = "debug" }, true},
 		{"context", `{"context":"https://github.com/acme/app.git#dev:sub"}`, func(t *proto.Task) {
 			t.Source = &proto.GitContext{Url: "https://github.com/acme/app.git", Ref: "dev", Subdir: "sub"}
-		}},
-		{"tags cleared", `{"tags":[]}`, func(t *proto.Task) { t.Tags = nil }},
-		{"a trigger", `{"pullRequestTrigger":true}`, func(t *proto.Task) { t.PullRequestTrigger = true }},
-		{"push off", `{"push":false}`, func(t *proto.Task) { t.Push = false }},
-		{"token removed", `{"gitToken":""}`, func(t *proto.Task) { t.GitToken = "" }},
+		}, true},
+		{"tags cleared", `{"tags":[]}`, func(t *proto.Task) { t.Tags = nil }, false},
+		{"a trigger", `{"pullRequestTrigger":true}`, func(t *proto.Task) { t.PullRequestTrigger = true }, false},
+		{"push off", `{"push":false}`, func(t *proto.Task) { t.Push = false }, false},
+		{"token removed", `{"gitToken":""}`, func(t *proto.Task) { t.GitToken = "" }, true},
 		{"timeout and dockerfile", `{"timeout":60,"dockerfile":"./ci/Dockerfile"}`, func(t *proto.Task) {
 			t.TimeoutSeconds, t.Dockerfile = 60, "ci/Dockerfile"
-		}},
-		{"null is no change", `{"buildArgs":null}`, func(*proto.Task) {}},
+		}, true},
+		{"build args", `{"buildArgs":{"B":"2"}}`, func(t *proto.Task) { t.BuildArgs = map[string]string{"B": "2"} }, true},
+		{"null is no change", `{"buildArgs":null}`, func(*proto.Task) {}, false},
+		{"base image trigger off", `{"baseImageTrigger":false}`, func(t *proto.Task) { t.BaseImageTriggerOff = true }, false},
+		{"base image trigger on all", `{"baseImageTrigger":true,"baseImageTriggerType":"all"}`, func(t *proto.Task) {
+			t.BaseImageTriggerOff, t.BaseImageTriggerAll = false, true
+		}, false},
+		{"base image trigger on runtime", `{"baseImageTriggerType":"runtime"}`, func(t *proto.Task) {
+			t.BaseImageTriggerAll = false
+		}, false},
 	}
 	want := before
 	for _, tt := range tests {
@@ -275,6 +291,9 @@ func TestUpdateTaskChangesOnlyWhatIsSent(t *testing.T) {
 			}
 			tt.change(want)
 			want.UpdatedAt = stored.UpdatedAt
+			if tt.reread {
+				want.BasesReadAt = stored.UpdatedAt
+			}
 			if !gproto.Equal(stored, want) {
 				t.Errorf("after PATCH %s, stored task = %v, want %v", tt.patch, stored, want)
 			}
@@ -300,6 +319,8 @@ func TestUpdateTaskRefused(t *testing.T) {
 		{"empty webhook secret", "/v1/tasks/app", `{"webhookSecret":""}`, 400, "webhookSecret cannot be empty"},
 		{"name", "/v1/tasks/app", `{"name":"other"}`, 400, `"name"`},
 		{"read-only field", "/v1/tasks/app", `{"githubHookId":5}`, 400, `"githubHookId"`},
+		{"bases are read, not set", "/v1/tasks/app", `{"bases":[]}`, 400, `"bases"`},
+		{"base image trigger type", "/v1/tasks/app", `{"baseImageTriggerType":"build"}`, 400, `baseImageTriggerType "build"`},
 		{"missing task", "/v1/tasks/nope", `{"target":"x"}`, 404, "no task named nope"},
 	}
 	for _, tt := range tests {

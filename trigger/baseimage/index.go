@@ -85,7 +85,7 @@ func (ix *Index) set(name string, t *proto.Task) {
 // trigger is off; else the tags (not digests) among its runtime bases, and its build-time bases too when the
 // trigger's type is all.
 func TrackedRefs(t *proto.Task) []string {
-	if !t.GetBaseImageTrigger() {
+	if t.GetBaseImageTriggerOff() {
 		return nil
 	}
 	var refs []string

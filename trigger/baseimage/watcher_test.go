@@ -48,7 +48,7 @@ func startWatchers(t *testing.T, env *storetest.Env, n int) {
 func createTask(t *testing.T, st *store.Store, name string, bases ...string) {
 	t.Helper()
 	task := &proto.Task{Name: name, Source: &proto.GitContext{Url: "http://127.0.0.1:1/" + name + ".git", Ref: "main"},
-		Tags: []string{"{{.Run.Registry}}/" + name + ":{{.Run.ID}}"}, Push: true, BaseImageTrigger: true, BaseImageTriggerAll: true,
+		Tags: []string{"{{.Run.Registry}}/" + name + ":{{.Run.ID}}"}, Push: true, BaseImageTriggerAll: true,
 		UpdatedAt: timestamppb.Now()}
 	for i, b := range bases {
 		task.Bases = append(task.Bases, &proto.BaseDependency{Reference: b, Runtime: i == len(bases)-1})

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,16 @@ type Config struct {
 	AckWait time.Duration
 	// PushBackoff is the first wait before a failed push is tried again; it doubles for each retry.
 	PushBackoff time.Duration
+	// BaseSettle is how long after a base image change a dependent task's run waits for more changes, so that
+	// changes landing together start one run; BasePollInterval is how often the digest of each tracked tag of
+	// a registry that notifies no one is checked. Zero means their defaults.
+	BaseSettle       time.Duration
+	BasePollInterval time.Duration
+	// RegistryNotify makes the embedded registry send its notifications to /v1/webhooks/registry.
+	RegistryNotify bool
+	// RegistryTokenFile holds the token registries send to /v1/webhooks/registry; "" means the API's token,
+	// or, without one, a token made at start that only the embedded registry knows.
+	RegistryTokenFile string
 	// ReadyTimeout bounds how long Run waits for buildkitd to answer before it reports ready anyway.
 	ReadyTimeout time.Duration
 	// Logger gets the service's log; nil discards it.
@@ -51,15 +62,18 @@ type Config struct {
 // DefaultConfig is `kiln serve` with no flags.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:        "/var/lib/kiln",
-		Listen:         "127.0.0.1:8080",
-		NATSListen:     "127.0.0.1:4222",
-		RegistryListen: "127.0.0.1:5000",
-		Workers:        2,
-		MaxContextSize: 1 << 30,
-		AckWait:        30 * time.Second,
-		PushBackoff:    time.Second,
-		ReadyTimeout:   60 * time.Second,
+		DataDir:          "/var/lib/kiln",
+		Listen:           "127.0.0.1:8080",
+		NATSListen:       "127.0.0.1:4222",
+		RegistryListen:   "127.0.0.1:5000",
+		Workers:          2,
+		MaxContextSize:   1 << 30,
+		AckWait:          30 * time.Second,
+		PushBackoff:      time.Second,
+		ReadyTimeout:     60 * time.Second,
+		BaseSettle:       10 * time.Second,
+		BasePollInterval: 5 * time.Minute,
+		RegistryNotify:   true,
 	}
 }
 
@@ -79,6 +93,25 @@ func (c Config) token() (string, error) {
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
 		return "", errors.New("--token-file " + c.TokenFile + " is empty")
+	}
+	return tok, nil
+}
+
+// registryToken is the token of /v1/webhooks/registry: RegistryTokenFile's, else the API's, else a random one.
+func (c Config) registryToken(apiToken string) (string, error) {
+	if c.RegistryTokenFile == "" {
+		if apiToken != "" {
+			return apiToken, nil
+		}
+		return rand.Text(), nil
+	}
+	b, err := os.ReadFile(c.RegistryTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading --registry-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", errors.New("--registry-token-file " + c.RegistryTokenFile + " is empty")
 	}
 	return tok, nil
 }

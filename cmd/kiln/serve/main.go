@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,6 +26,9 @@ import (
 	"github.com/kilnbuild/kiln/scheduler"
 	"github.com/kilnbuild/kiln/store"
 	"github.com/kilnbuild/kiln/trigger/api"
+	"github.com/kilnbuild/kiln/trigger/basedeps"
+	"github.com/kilnbuild/kiln/trigger/baseimage"
+	"github.com/kilnbuild/kiln/trigger/basepoll"
 	"github.com/kilnbuild/kiln/trigger/github"
 	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/webhook"
@@ -45,7 +49,9 @@ type Main struct {
 	builder    *builder.Builder
 	worker     *scheduler.Worker
 	httpServer *http.Server
+	apiLn      net.Listener
 	apiAddr    string
+	index      *baseimage.Index
 	natsURL    string
 	bkAddr     string
 
@@ -95,7 +101,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
-	if err := m.startRegistry(ctx); err != nil {
+	// The API listens first: the embedded registry sends its notifications to it.
+	if m.cfg.Listen != "" {
+		if m.apiLn, err = net.Listen("tcp", m.cfg.Listen); err != nil {
+			return fmt.Errorf("listening for the API on %s: %w", m.cfg.Listen, err)
+		}
+		m.apiAddr = m.apiLn.Addr().String()
+	}
+	regToken, err := m.cfg.registryToken(token)
+	if err != nil {
+		return err
+	}
+	if err := m.startRegistry(ctx, regToken); err != nil {
 		return err
 	}
 	if m.cfg.Workers > 0 {
@@ -104,7 +121,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if m.cfg.Listen != "" {
-		if err := m.startAPI(st, js, token); err != nil {
+		m.startBaseImages(bg, js, st)
+		if err := m.startAPI(st, js, token, regToken); err != nil {
 			return err
 		}
 		m.startReporter(bg, js, st)
@@ -142,11 +160,14 @@ func (m *Main) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 	return js, nil
 }
 
-func (m *Main) startRegistry(ctx context.Context) error {
+// startRegistry starts the embedded registry, which tells this process's API of every push when RegistryNotify
+// is set.
+func (m *Main) startRegistry(ctx context.Context, regToken string) error {
 	if m.cfg.RegistryListen == "" {
 		return nil
 	}
-	reg, err := ociregistry.Start(ctx, ociregistry.Config{Dir: filepath.Join(m.cfg.DataDir, "registry"), Addr: m.cfg.RegistryListen})
+	reg, err := ociregistry.Start(ctx, ociregistry.Config{Dir: filepath.Join(m.cfg.DataDir, "registry"), Addr: m.cfg.RegistryListen,
+		Notify: m.notifyEndpoints(regToken)})
 	if err != nil {
 		return fmt.Errorf("starting the embedded registry: %w", err)
 	}
@@ -156,6 +177,20 @@ func (m *Main) startRegistry(ctx context.Context) error {
 	}
 	m.log.Info("OCI registry embedded", "addr", reg.Addr(), "dir", filepath.Join(m.cfg.DataDir, "registry"))
 	return nil
+}
+
+// notifyEndpoints is where the embedded registry sends its notifications: this process's registry webhook,
+// when it serves one. A registry listening on a fixed address is named by it in the URL, so that a push made
+// through another of its names (localhost:5000 for 127.0.0.1:5000) still matches the tasks built on it.
+func (m *Main) notifyEndpoints(regToken string) []ociregistry.Endpoint {
+	if !m.cfg.RegistryNotify || m.apiAddr == "" {
+		return nil
+	}
+	u := "http://" + m.apiAddr + "/v1/webhooks/registry"
+	if _, port, err := net.SplitHostPort(m.cfg.RegistryListen); err == nil && port != "0" {
+		u += "?registry=" + url.QueryEscape(m.cfg.RegistryListen)
+	}
+	return []ociregistry.Endpoint{{Name: "kiln", URL: u, Headers: http.Header{"Authorization": {"Bearer " + regToken}}}}
 }
 
 func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *store.Store) error {
@@ -232,11 +267,8 @@ func (m *Main) startBuildkitd(bg context.Context) error {
 	return nil
 }
 
-func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token string) error {
-	ln, err := net.Listen("tcp", m.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listening for the API on %s: %w", m.cfg.Listen, err)
-	}
+func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token, regToken string) error {
+	ln := m.apiLn
 	gh := github.Config{APIURL: m.cfg.GitHubAPIURL, PublicURL: m.cfg.PublicURL}
 	srv := api.NewServer(api.Config{
 		DefaultRegistry: m.cfg.DefaultRegistry,
@@ -250,8 +282,9 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token string) e
 	// Webhooks authenticate by their signatures, not the API's bearer token.
 	mux := http.NewServeMux()
 	mux.Handle("/v1/webhooks/", hooks)
+	mux.Handle("/v1/webhooks/registry", webhook.NewRegistryHandler(webhook.RegistryConfig{Token: regToken}, m.index, js,
+		m.log.With("part", "registry-webhook")))
 	mux.Handle("/", srv.Handler())
-	m.apiAddr = ln.Addr().String()
 	m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	m.wg.Add(1)
 	go func() {
@@ -262,6 +295,45 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token string) e
 	}()
 	m.log.Info("API listening", "url", m.APIURL())
 	return nil
+}
+
+// startBaseImages starts what base image triggers need beside the API: the index of tracked tags, the watcher
+// that turns reports of new digests into runs, and the poller of registries that notify no one. Like the
+// reporter, every process serving the API runs them, and they share the work through JetStream.
+func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *store.Store) {
+	m.index = baseimage.NewIndex()
+	w := &baseimage.Watcher{
+		Store:           st,
+		JS:              js,
+		Queue:           queue.New(st, js, m.log.With("part", "base-images")),
+		Index:           m.index,
+		Settle:          m.cfg.BaseSettle,
+		DefaultRegistry: m.cfg.DefaultRegistry,
+		ResolveRef:      api.ResolveRef,
+		ReadBases:       basedeps.ForTask,
+		Logger:          m.log.With("part", "base-images"),
+	}
+	p := &basepoll.Poller{
+		Store:     st,
+		Publisher: js,
+		Tags:      m.index,
+		Interval:  m.cfg.BasePollInterval,
+		Tick:      min(m.cfg.BasePollInterval, basepoll.DefaultTick), // a tag tracked anew waits no longer than its interval
+		Logger:    m.log.With("part", "base-poller"),
+	}
+	for name, run := range map[string]func(context.Context) error{
+		"base image index":   func(ctx context.Context) error { return m.index.Run(ctx, st) },
+		"base image watcher": w.Run,
+		"base image poller":  p.Run,
+	} {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := run(bg); err != nil {
+				m.log.Error(name+" stopped", "err", err)
+			}
+		}()
+	}
 }
 
 // startReporter reports runs of GitHub tasks as commit statuses. It runs beside the API: one per process that
@@ -320,6 +392,8 @@ func (m *Main) close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, m.httpServer.Shutdown(ctx))
 		cancel()
+	} else if m.apiLn != nil {
+		_ = m.apiLn.Close() // Run failed before the API served on it
 	}
 	if m.stop != nil {
 		m.stop()
