@@ -8,6 +8,8 @@ import (
 
 // TestImportArrows keeps the architecture true: trigger and scheduler never import each other, builder, store
 // and deploy import nothing of Kiln's but proto, proto imports nothing of Kiln's, and only cmd wires everything.
+// A package's code and its own tests are held to the arrows; an external test package (package x_test), like
+// e2e, may start the real parts it is tested with (trigger/webhook's tests run the embedded registry).
 func TestImportArrows(t *testing.T) {
 	const mod = "github.com/kilnbuild/kiln/"
 	allowed := map[string][]string{ // a package's top-level folder → the folders of Kiln it may import

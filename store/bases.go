@@ -186,6 +186,9 @@ func watch[T any](ctx context.Context, kv jetstream.KeyValue, what string, decod
 
 // deleteTaskBases removes a deleted task's base image state. A failure only leaves a value no task reads.
 func (s *Store) deleteTaskBases(ctx context.Context, task string) error {
+	if _, err := s.bases.Get(ctx, task); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil // nothing to remove, and no delete marker to write
+	}
 	if err := s.bases.Purge(ctx, task); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("purging the base images of task %s: %w", task, err)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
@@ -319,6 +321,7 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 		Tags:      m.index,
 		Interval:  m.cfg.BasePollInterval,
 		Tick:      min(m.cfg.BasePollInterval, basepoll.DefaultTick), // a tag tracked anew waits no longer than its interval
+		Remote:    []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)},
 		Logger:    m.log.With("part", "base-poller"),
 	}
 	for name, run := range map[string]func(context.Context) error{
