@@ -171,7 +171,14 @@ type BuildSpec struct {
 	// context_url, when set, is the context instead of an uploaded archive: a tar or tar.gz to download.
 	ContextUrl string `protobuf:"bytes,10,opt,name=context_url,json=contextUrl,proto3" json:"context_url,omitempty"`
 	// task_name names the task the run belongs to, if any; a worker reads the task's git token from it.
-	TaskName      string `protobuf:"bytes,11,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
+	TaskName string `protobuf:"bytes,11,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
+	// A multi-step run (an ACR task file) instead of a docker build: task_file is the file's text (kiln run -f),
+	// or task_file_path names it inside the context (a task whose -f is a .yaml file); cmd is kiln run --cmd's
+	// "IMAGE ARGS", a run of one cmd step. values are the file's .Values (--values, then --set over them).
+	TaskFile      string            `protobuf:"bytes,12,opt,name=task_file,json=taskFile,proto3" json:"task_file,omitempty"`
+	TaskFilePath  string            `protobuf:"bytes,13,opt,name=task_file_path,json=taskFilePath,proto3" json:"task_file_path,omitempty"`
+	Cmd           string            `protobuf:"bytes,14,opt,name=cmd,proto3" json:"cmd,omitempty"`
+	Values        map[string]string `protobuf:"bytes,15,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -281,6 +288,34 @@ func (x *BuildSpec) GetTaskName() string {
 		return x.TaskName
 	}
 	return ""
+}
+
+func (x *BuildSpec) GetTaskFile() string {
+	if x != nil {
+		return x.TaskFile
+	}
+	return ""
+}
+
+func (x *BuildSpec) GetTaskFilePath() string {
+	if x != nil {
+		return x.TaskFilePath
+	}
+	return ""
+}
+
+func (x *BuildSpec) GetCmd() string {
+	if x != nil {
+		return x.Cmd
+	}
+	return ""
+}
+
+func (x *BuildSpec) GetValues() map[string]string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
 }
 
 // GitContext is a build context fetched from a git repository.
@@ -517,7 +552,11 @@ type Run struct {
 	// bases are the base images the build used, each with the digest BuildKit resolved it to during the solve.
 	Bases []*Image `protobuf:"bytes,16,rep,name=bases,proto3" json:"bases,omitempty"`
 	// base_image is set for runs a base image update started: which bases changed, from what to what.
-	BaseImage     *BaseImageTrigger `protobuf:"bytes,17,opt,name=base_image,json=baseImage,proto3" json:"base_image,omitempty"`
+	BaseImage *BaseImageTrigger `protobuf:"bytes,17,opt,name=base_image,json=baseImage,proto3" json:"base_image,omitempty"`
+	// steps are the steps of a multi-step run, in the file's order, with how each went.
+	Steps []*StepResult `protobuf:"bytes,18,rep,name=steps,proto3" json:"steps,omitempty"`
+	// timer is set for runs a task's timer started.
+	Timer         *TimerTrigger `protobuf:"bytes,19,opt,name=timer,proto3" json:"timer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -671,6 +710,252 @@ func (x *Run) GetBaseImage() *BaseImageTrigger {
 	return nil
 }
 
+func (x *Run) GetSteps() []*StepResult {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Run) GetTimer() *TimerTrigger {
+	if x != nil {
+		return x.Timer
+	}
+	return nil
+}
+
+// StepResult is how one step of a multi-step run went.
+type StepResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                              // the step's id, or step-N (1-based) when the file gives none
+	Kind   string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`                          // build, cmd or push
+	Status Status                 `protobuf:"varint,3,opt,name=status,proto3,enum=kiln.v1.Status" json:"status,omitempty"` // QUEUED until it starts; SUCCEEDED, FAILED, CANCELED, TIMEOUT or ERROR once it ends;
+	// STATUS_UNSPECIFIED for a step that never ran because one it waited for failed
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,6,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"` // a cmd step's (or a build's failing RUN's) exit code
+	Images        []*Image               `protobuf:"bytes,7,rep,name=images,proto3" json:"images,omitempty"`                      // what a build step built (digest of the image) or a push step pushed
+	Attempts      int32                  `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`                 // 1, or more with retries
+	Error         string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorIgnored  bool                   `protobuf:"varint,10,opt,name=error_ignored,json=errorIgnored,proto3" json:"error_ignored,omitempty"` // the step failed but had ignoreErrors
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StepResult) Reset() {
+	*x = StepResult{}
+	mi := &file_proto_kiln_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StepResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StepResult) ProtoMessage() {}
+
+func (x *StepResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
+func (*StepResult) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StepResult) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *StepResult) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *StepResult) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *StepResult) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *StepResult) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *StepResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *StepResult) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *StepResult) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *StepResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *StepResult) GetErrorIgnored() bool {
+	if x != nil {
+		return x.ErrorIgnored
+	}
+	return false
+}
+
+// TimerTrigger says which timer occurrence started a run.
+type TimerTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ScheduledAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=scheduled_at,json=scheduledAt,proto3" json:"scheduled_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimerTrigger) Reset() {
+	*x = TimerTrigger{}
+	mi := &file_proto_kiln_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimerTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimerTrigger) ProtoMessage() {}
+
+func (x *TimerTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimerTrigger.ProtoReflect.Descriptor instead.
+func (*TimerTrigger) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TimerTrigger) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TimerTrigger) GetScheduledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduledAt
+	}
+	return nil
+}
+
+// Timer is one of a task's schedules: five-field cron, UTC.
+type Timer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Schedule      string                 `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	Disabled      bool                   `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Timer) Reset() {
+	*x = Timer{}
+	mi := &file_proto_kiln_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Timer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Timer) ProtoMessage() {}
+
+func (x *Timer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_kiln_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Timer.ProtoReflect.Descriptor instead.
+func (*Timer) Descriptor() ([]byte, []int) {
+	return file_proto_kiln_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Timer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Timer) GetSchedule() string {
+	if x != nil {
+		return x.Schedule
+	}
+	return ""
+}
+
+func (x *Timer) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 // BaseImageTrigger is why a base image update started a run: the bases whose digests changed inside one settle
 // window, each with the digest the task last built on (or was last started for) and the digest now.
 type BaseImageTrigger struct {
@@ -682,7 +967,7 @@ type BaseImageTrigger struct {
 
 func (x *BaseImageTrigger) Reset() {
 	*x = BaseImageTrigger{}
-	mi := &file_proto_kiln_proto_msgTypes[5]
+	mi := &file_proto_kiln_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +979,7 @@ func (x *BaseImageTrigger) String() string {
 func (*BaseImageTrigger) ProtoMessage() {}
 
 func (x *BaseImageTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[5]
+	mi := &file_proto_kiln_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +992,7 @@ func (x *BaseImageTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseImageTrigger.ProtoReflect.Descriptor instead.
 func (*BaseImageTrigger) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{5}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BaseImageTrigger) GetChanges() []*BaseChange {
@@ -730,7 +1015,7 @@ type BaseChange struct {
 
 func (x *BaseChange) Reset() {
 	*x = BaseChange{}
-	mi := &file_proto_kiln_proto_msgTypes[6]
+	mi := &file_proto_kiln_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +1027,7 @@ func (x *BaseChange) String() string {
 func (*BaseChange) ProtoMessage() {}
 
 func (x *BaseChange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[6]
+	mi := &file_proto_kiln_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +1040,7 @@ func (x *BaseChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseChange.ProtoReflect.Descriptor instead.
 func (*BaseChange) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{6}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BaseChange) GetReference() string {
@@ -799,7 +1084,7 @@ type BaseDependency struct {
 
 func (x *BaseDependency) Reset() {
 	*x = BaseDependency{}
-	mi := &file_proto_kiln_proto_msgTypes[7]
+	mi := &file_proto_kiln_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1096,7 @@ func (x *BaseDependency) String() string {
 func (*BaseDependency) ProtoMessage() {}
 
 func (x *BaseDependency) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[7]
+	mi := &file_proto_kiln_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1109,7 @@ func (x *BaseDependency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseDependency.ProtoReflect.Descriptor instead.
 func (*BaseDependency) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{7}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BaseDependency) GetReference() string {
@@ -885,17 +1170,20 @@ type Task struct {
 	BaseImageTriggerAll bool `protobuf:"varint,22,opt,name=base_image_trigger_all,json=baseImageTriggerAll,proto3" json:"base_image_trigger_all,omitempty"`
 	// bases are the base images the Dockerfile at the branch's head builds on, read when the task was saved
 	// and again after its runs; bases_error says why they could not be read, "" when they were.
-	Bases         []*BaseDependency      `protobuf:"bytes,23,rep,name=bases,proto3" json:"bases,omitempty"`
-	BasesError    string                 `protobuf:"bytes,24,opt,name=bases_error,json=basesError,proto3" json:"bases_error,omitempty"`
-	BasesCommit   string                 `protobuf:"bytes,25,opt,name=bases_commit,json=basesCommit,proto3" json:"bases_commit,omitempty"` // the commit bases were read from
-	BasesReadAt   *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=bases_read_at,json=basesReadAt,proto3" json:"bases_read_at,omitempty"`
+	Bases       []*BaseDependency      `protobuf:"bytes,23,rep,name=bases,proto3" json:"bases,omitempty"`
+	BasesError  string                 `protobuf:"bytes,24,opt,name=bases_error,json=basesError,proto3" json:"bases_error,omitempty"`
+	BasesCommit string                 `protobuf:"bytes,25,opt,name=bases_commit,json=basesCommit,proto3" json:"bases_commit,omitempty"` // the commit bases were read from
+	BasesReadAt *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=bases_read_at,json=basesReadAt,proto3" json:"bases_read_at,omitempty"`
+	// timers start the task on schedules; values are the .Values of its task file.
+	Timers        []*Timer          `protobuf:"bytes,27,rep,name=timers,proto3" json:"timers,omitempty"`
+	Values        map[string]string `protobuf:"bytes,28,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_proto_kiln_proto_msgTypes[8]
+	mi := &file_proto_kiln_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1195,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[8]
+	mi := &file_proto_kiln_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1208,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{8}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Task) GetName() string {
@@ -1105,6 +1393,20 @@ func (x *Task) GetBasesReadAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Task) GetTimers() []*Timer {
+	if x != nil {
+		return x.Timers
+	}
+	return nil
+}
+
+func (x *Task) GetValues() map[string]string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // RunStatusChanged is published on StatusSubject(run_id) by workers whenever a run starts or ends, for the
 // parts that report runs elsewhere (GitHub commit statuses).
 type RunStatusChanged struct {
@@ -1117,7 +1419,7 @@ type RunStatusChanged struct {
 
 func (x *RunStatusChanged) Reset() {
 	*x = RunStatusChanged{}
-	mi := &file_proto_kiln_proto_msgTypes[9]
+	mi := &file_proto_kiln_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1431,7 @@ func (x *RunStatusChanged) String() string {
 func (*RunStatusChanged) ProtoMessage() {}
 
 func (x *RunStatusChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[9]
+	mi := &file_proto_kiln_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1444,7 @@ func (x *RunStatusChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStatusChanged.ProtoReflect.Descriptor instead.
 func (*RunStatusChanged) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{9}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RunStatusChanged) GetRunId() string {
@@ -1174,7 +1476,7 @@ type ImagePushed struct {
 
 func (x *ImagePushed) Reset() {
 	*x = ImagePushed{}
-	mi := &file_proto_kiln_proto_msgTypes[10]
+	mi := &file_proto_kiln_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1488,7 @@ func (x *ImagePushed) String() string {
 func (*ImagePushed) ProtoMessage() {}
 
 func (x *ImagePushed) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[10]
+	mi := &file_proto_kiln_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1501,7 @@ func (x *ImagePushed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImagePushed.ProtoReflect.Descriptor instead.
 func (*ImagePushed) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{10}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImagePushed) GetReference() string {
@@ -1253,7 +1555,7 @@ type BaseState struct {
 
 func (x *BaseState) Reset() {
 	*x = BaseState{}
-	mi := &file_proto_kiln_proto_msgTypes[11]
+	mi := &file_proto_kiln_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1567,7 @@ func (x *BaseState) String() string {
 func (*BaseState) ProtoMessage() {}
 
 func (x *BaseState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[11]
+	mi := &file_proto_kiln_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1580,7 @@ func (x *BaseState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseState.ProtoReflect.Descriptor instead.
 func (*BaseState) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{11}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BaseState) GetBuiltDigest() string {
@@ -1340,7 +1642,7 @@ type TaskBases struct {
 
 func (x *TaskBases) Reset() {
 	*x = TaskBases{}
-	mi := &file_proto_kiln_proto_msgTypes[12]
+	mi := &file_proto_kiln_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1654,7 @@ func (x *TaskBases) String() string {
 func (*TaskBases) ProtoMessage() {}
 
 func (x *TaskBases) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[12]
+	mi := &file_proto_kiln_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1667,7 @@ func (x *TaskBases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskBases.ProtoReflect.Descriptor instead.
 func (*TaskBases) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{12}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TaskBases) GetBases() map[string]*BaseState {
@@ -1418,7 +1720,7 @@ type TagState struct {
 
 func (x *TagState) Reset() {
 	*x = TagState{}
-	mi := &file_proto_kiln_proto_msgTypes[13]
+	mi := &file_proto_kiln_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1732,7 @@ func (x *TagState) String() string {
 func (*TagState) ProtoMessage() {}
 
 func (x *TagState) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[13]
+	mi := &file_proto_kiln_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1745,7 @@ func (x *TagState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagState.ProtoReflect.Descriptor instead.
 func (*TagState) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{13}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TagState) GetDigest() string {
@@ -1498,7 +1800,7 @@ type RunRequested struct {
 
 func (x *RunRequested) Reset() {
 	*x = RunRequested{}
-	mi := &file_proto_kiln_proto_msgTypes[14]
+	mi := &file_proto_kiln_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1812,7 @@ func (x *RunRequested) String() string {
 func (*RunRequested) ProtoMessage() {}
 
 func (x *RunRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_kiln_proto_msgTypes[14]
+	mi := &file_proto_kiln_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1825,7 @@ func (x *RunRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequested.ProtoReflect.Descriptor instead.
 func (*RunRequested) Descriptor() ([]byte, []int) {
-	return file_proto_kiln_proto_rawDescGZIP(), []int{14}
+	return file_proto_kiln_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RunRequested) GetRunId() string {
@@ -1537,7 +1839,7 @@ var File_proto_kiln_proto protoreflect.FileDescriptor
 
 const file_proto_kiln_proto_rawDesc = "" +
 	"\n" +
-	"\x10proto/kiln.proto\x12\akiln.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x03\n" +
+	"\x10proto/kiln.proto\x12\akiln.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x05\n" +
 	"\tBuildSpec\x12%\n" +
 	"\x0econtext_object\x18\x01 \x01(\tR\rcontextObject\x12\x1e\n" +
 	"\n" +
@@ -1554,8 +1856,15 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\vcontext_url\x18\n" +
 	" \x01(\tR\n" +
 	"contextUrl\x12\x1b\n" +
-	"\ttask_name\x18\v \x01(\tR\btaskName\x1a<\n" +
+	"\ttask_name\x18\v \x01(\tR\btaskName\x12\x1b\n" +
+	"\ttask_file\x18\f \x01(\tR\btaskFile\x12$\n" +
+	"\x0etask_file_path\x18\r \x01(\tR\ftaskFilePath\x12\x10\n" +
+	"\x03cmd\x18\x0e \x01(\tR\x03cmd\x126\n" +
+	"\x06values\x18\x0f \x03(\v2\x1e.kiln.v1.BuildSpec.ValuesEntryR\x06values\x1a<\n" +
 	"\x0eBuildArgsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"`\n" +
 	"\n" +
@@ -1577,7 +1886,7 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\fpull_request\x18\x06 \x01(\x03R\vpullRequest\"=\n" +
 	"\x05Image\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xa7\x05\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\"\xff\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\x12*\n" +
@@ -1599,7 +1908,31 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\rsuperseded_by\x18\x0f \x01(\tR\fsupersededBy\x12$\n" +
 	"\x05bases\x18\x10 \x03(\v2\x0e.kiln.v1.ImageR\x05bases\x128\n" +
 	"\n" +
-	"base_image\x18\x11 \x01(\v2\x19.kiln.v1.BaseImageTriggerR\tbaseImage\"A\n" +
+	"base_image\x18\x11 \x01(\v2\x19.kiln.v1.BaseImageTriggerR\tbaseImage\x12)\n" +
+	"\x05steps\x18\x12 \x03(\v2\x13.kiln.v1.StepResultR\x05steps\x12+\n" +
+	"\x05timer\x18\x13 \x01(\v2\x15.kiln.v1.TimerTriggerR\x05timer\"\xed\x02\n" +
+	"\n" +
+	"StepResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12'\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x0f.kiln.v1.StatusR\x06status\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
+	"\vfinished_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\x12\x1b\n" +
+	"\texit_code\x18\x06 \x01(\x05R\bexitCode\x12&\n" +
+	"\x06images\x18\a \x03(\v2\x0e.kiln.v1.ImageR\x06images\x12\x1a\n" +
+	"\battempts\x18\b \x01(\x05R\battempts\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12#\n" +
+	"\rerror_ignored\x18\n" +
+	" \x01(\bR\ferrorIgnored\"a\n" +
+	"\fTimerTrigger\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
+	"\fscheduled_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vscheduledAt\"S\n" +
+	"\x05Timer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bschedule\x18\x02 \x01(\tR\bschedule\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\"A\n" +
 	"\x10BaseImageTrigger\x12-\n" +
 	"\achanges\x18\x01 \x03(\v2\x13.kiln.v1.BaseChangeR\achanges\"\x80\x01\n" +
 	"\n" +
@@ -1614,7 +1947,7 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\bR\aruntime\x12\x1a\n" +
 	"\bplatform\x18\x03 \x01(\tR\bplatform\x12\x14\n" +
-	"\x05stage\x18\x04 \x01(\tR\x05stage\"\xd0\b\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\"\xe6\t\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x06source\x18\x02 \x01(\v2\x13.kiln.v1.GitContextR\x06source\x12\x1e\n" +
@@ -1650,8 +1983,13 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\vbases_error\x18\x18 \x01(\tR\n" +
 	"basesError\x12!\n" +
 	"\fbases_commit\x18\x19 \x01(\tR\vbasesCommit\x12>\n" +
-	"\rbases_read_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\vbasesReadAt\x1a<\n" +
+	"\rbases_read_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\vbasesReadAt\x12&\n" +
+	"\x06timers\x18\x1b \x03(\v2\x0e.kiln.v1.TimerR\x06timers\x121\n" +
+	"\x06values\x18\x1c \x03(\v2\x19.kiln.v1.Task.ValuesEntryR\x06values\x1a<\n" +
 	"\x0eBuildArgsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
 	"\x10RunStatusChanged\x12\x15\n" +
@@ -1727,7 +2065,7 @@ func file_proto_kiln_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_kiln_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_kiln_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_proto_kiln_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_proto_kiln_proto_goTypes = []any{
 	(Status)(0),                   // 0: kiln.v1.Status
 	(Trigger)(0),                  // 1: kiln.v1.Trigger
@@ -1736,58 +2074,73 @@ var file_proto_kiln_proto_goTypes = []any{
 	(*GitTrigger)(nil),            // 4: kiln.v1.GitTrigger
 	(*Image)(nil),                 // 5: kiln.v1.Image
 	(*Run)(nil),                   // 6: kiln.v1.Run
-	(*BaseImageTrigger)(nil),      // 7: kiln.v1.BaseImageTrigger
-	(*BaseChange)(nil),            // 8: kiln.v1.BaseChange
-	(*BaseDependency)(nil),        // 9: kiln.v1.BaseDependency
-	(*Task)(nil),                  // 10: kiln.v1.Task
-	(*RunStatusChanged)(nil),      // 11: kiln.v1.RunStatusChanged
-	(*ImagePushed)(nil),           // 12: kiln.v1.ImagePushed
-	(*BaseState)(nil),             // 13: kiln.v1.BaseState
-	(*TaskBases)(nil),             // 14: kiln.v1.TaskBases
-	(*TagState)(nil),              // 15: kiln.v1.TagState
-	(*RunRequested)(nil),          // 16: kiln.v1.RunRequested
-	nil,                           // 17: kiln.v1.BuildSpec.BuildArgsEntry
-	nil,                           // 18: kiln.v1.Task.BuildArgsEntry
-	nil,                           // 19: kiln.v1.TaskBases.BasesEntry
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*StepResult)(nil),            // 7: kiln.v1.StepResult
+	(*TimerTrigger)(nil),          // 8: kiln.v1.TimerTrigger
+	(*Timer)(nil),                 // 9: kiln.v1.Timer
+	(*BaseImageTrigger)(nil),      // 10: kiln.v1.BaseImageTrigger
+	(*BaseChange)(nil),            // 11: kiln.v1.BaseChange
+	(*BaseDependency)(nil),        // 12: kiln.v1.BaseDependency
+	(*Task)(nil),                  // 13: kiln.v1.Task
+	(*RunStatusChanged)(nil),      // 14: kiln.v1.RunStatusChanged
+	(*ImagePushed)(nil),           // 15: kiln.v1.ImagePushed
+	(*BaseState)(nil),             // 16: kiln.v1.BaseState
+	(*TaskBases)(nil),             // 17: kiln.v1.TaskBases
+	(*TagState)(nil),              // 18: kiln.v1.TagState
+	(*RunRequested)(nil),          // 19: kiln.v1.RunRequested
+	nil,                           // 20: kiln.v1.BuildSpec.BuildArgsEntry
+	nil,                           // 21: kiln.v1.BuildSpec.ValuesEntry
+	nil,                           // 22: kiln.v1.Task.BuildArgsEntry
+	nil,                           // 23: kiln.v1.Task.ValuesEntry
+	nil,                           // 24: kiln.v1.TaskBases.BasesEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_proto_kiln_proto_depIdxs = []int32{
-	17, // 0: kiln.v1.BuildSpec.build_args:type_name -> kiln.v1.BuildSpec.BuildArgsEntry
+	20, // 0: kiln.v1.BuildSpec.build_args:type_name -> kiln.v1.BuildSpec.BuildArgsEntry
 	3,  // 1: kiln.v1.BuildSpec.git:type_name -> kiln.v1.GitContext
-	0,  // 2: kiln.v1.Run.status:type_name -> kiln.v1.Status
-	1,  // 3: kiln.v1.Run.trigger:type_name -> kiln.v1.Trigger
-	20, // 4: kiln.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	20, // 5: kiln.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	20, // 6: kiln.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
-	2,  // 7: kiln.v1.Run.spec:type_name -> kiln.v1.BuildSpec
-	5,  // 8: kiln.v1.Run.images:type_name -> kiln.v1.Image
-	4,  // 9: kiln.v1.Run.git:type_name -> kiln.v1.GitTrigger
-	5,  // 10: kiln.v1.Run.bases:type_name -> kiln.v1.Image
-	7,  // 11: kiln.v1.Run.base_image:type_name -> kiln.v1.BaseImageTrigger
-	8,  // 12: kiln.v1.BaseImageTrigger.changes:type_name -> kiln.v1.BaseChange
-	3,  // 13: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
-	18, // 14: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
-	20, // 15: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
-	20, // 16: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 17: kiln.v1.Task.bases:type_name -> kiln.v1.BaseDependency
-	20, // 18: kiln.v1.Task.bases_read_at:type_name -> google.protobuf.Timestamp
-	0,  // 19: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
-	20, // 20: kiln.v1.ImagePushed.observed_at:type_name -> google.protobuf.Timestamp
-	20, // 21: kiln.v1.BaseState.built_at:type_name -> google.protobuf.Timestamp
-	20, // 22: kiln.v1.BaseState.triggered_at:type_name -> google.protobuf.Timestamp
-	19, // 23: kiln.v1.TaskBases.bases:type_name -> kiln.v1.TaskBases.BasesEntry
-	8,  // 24: kiln.v1.TaskBases.pending:type_name -> kiln.v1.BaseChange
-	20, // 25: kiln.v1.TaskBases.due:type_name -> google.protobuf.Timestamp
-	8,  // 26: kiln.v1.TaskBases.firing:type_name -> kiln.v1.BaseChange
-	20, // 27: kiln.v1.TaskBases.firing_since:type_name -> google.protobuf.Timestamp
-	20, // 28: kiln.v1.TagState.checked_at:type_name -> google.protobuf.Timestamp
-	20, // 29: kiln.v1.TagState.next_poll:type_name -> google.protobuf.Timestamp
-	13, // 30: kiln.v1.TaskBases.BasesEntry.value:type_name -> kiln.v1.BaseState
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	21, // 2: kiln.v1.BuildSpec.values:type_name -> kiln.v1.BuildSpec.ValuesEntry
+	0,  // 3: kiln.v1.Run.status:type_name -> kiln.v1.Status
+	1,  // 4: kiln.v1.Run.trigger:type_name -> kiln.v1.Trigger
+	25, // 5: kiln.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	25, // 6: kiln.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	25, // 7: kiln.v1.Run.finished_at:type_name -> google.protobuf.Timestamp
+	2,  // 8: kiln.v1.Run.spec:type_name -> kiln.v1.BuildSpec
+	5,  // 9: kiln.v1.Run.images:type_name -> kiln.v1.Image
+	4,  // 10: kiln.v1.Run.git:type_name -> kiln.v1.GitTrigger
+	5,  // 11: kiln.v1.Run.bases:type_name -> kiln.v1.Image
+	10, // 12: kiln.v1.Run.base_image:type_name -> kiln.v1.BaseImageTrigger
+	7,  // 13: kiln.v1.Run.steps:type_name -> kiln.v1.StepResult
+	8,  // 14: kiln.v1.Run.timer:type_name -> kiln.v1.TimerTrigger
+	0,  // 15: kiln.v1.StepResult.status:type_name -> kiln.v1.Status
+	25, // 16: kiln.v1.StepResult.started_at:type_name -> google.protobuf.Timestamp
+	25, // 17: kiln.v1.StepResult.finished_at:type_name -> google.protobuf.Timestamp
+	5,  // 18: kiln.v1.StepResult.images:type_name -> kiln.v1.Image
+	25, // 19: kiln.v1.TimerTrigger.scheduled_at:type_name -> google.protobuf.Timestamp
+	11, // 20: kiln.v1.BaseImageTrigger.changes:type_name -> kiln.v1.BaseChange
+	3,  // 21: kiln.v1.Task.source:type_name -> kiln.v1.GitContext
+	22, // 22: kiln.v1.Task.build_args:type_name -> kiln.v1.Task.BuildArgsEntry
+	25, // 23: kiln.v1.Task.created_at:type_name -> google.protobuf.Timestamp
+	25, // 24: kiln.v1.Task.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 25: kiln.v1.Task.bases:type_name -> kiln.v1.BaseDependency
+	25, // 26: kiln.v1.Task.bases_read_at:type_name -> google.protobuf.Timestamp
+	9,  // 27: kiln.v1.Task.timers:type_name -> kiln.v1.Timer
+	23, // 28: kiln.v1.Task.values:type_name -> kiln.v1.Task.ValuesEntry
+	0,  // 29: kiln.v1.RunStatusChanged.status:type_name -> kiln.v1.Status
+	25, // 30: kiln.v1.ImagePushed.observed_at:type_name -> google.protobuf.Timestamp
+	25, // 31: kiln.v1.BaseState.built_at:type_name -> google.protobuf.Timestamp
+	25, // 32: kiln.v1.BaseState.triggered_at:type_name -> google.protobuf.Timestamp
+	24, // 33: kiln.v1.TaskBases.bases:type_name -> kiln.v1.TaskBases.BasesEntry
+	11, // 34: kiln.v1.TaskBases.pending:type_name -> kiln.v1.BaseChange
+	25, // 35: kiln.v1.TaskBases.due:type_name -> google.protobuf.Timestamp
+	11, // 36: kiln.v1.TaskBases.firing:type_name -> kiln.v1.BaseChange
+	25, // 37: kiln.v1.TaskBases.firing_since:type_name -> google.protobuf.Timestamp
+	25, // 38: kiln.v1.TagState.checked_at:type_name -> google.protobuf.Timestamp
+	25, // 39: kiln.v1.TagState.next_poll:type_name -> google.protobuf.Timestamp
+	16, // 40: kiln.v1.TaskBases.BasesEntry.value:type_name -> kiln.v1.BaseState
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_proto_kiln_proto_init() }
@@ -1801,7 +2154,7 @@ func file_proto_kiln_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_kiln_proto_rawDesc), len(file_proto_kiln_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
