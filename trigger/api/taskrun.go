@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/tags"
 )
 
@@ -50,17 +51,7 @@ func (s *Server) runTask(w http.ResponseWriter, r *http.Request) error {
 		QueuedAt: timestamppb.New(queued),
 		TaskName: name,
 		Git:      &proto.GitTrigger{Repository: src.GetUrl(), Ref: ref, Commit: commit},
-		Spec: &proto.BuildSpec{
-			Git:            &proto.GitContext{Url: src.GetUrl(), Ref: ref, Commit: commit, Subdir: src.GetSubdir()},
-			Dockerfile:     t.GetDockerfile(),
-			Tags:           rendered,
-			BuildArgs:      t.GetBuildArgs(),
-			Target:         t.GetTarget(),
-			Platform:       t.GetPlatform(),
-			Push:           t.GetPush(),
-			TimeoutSeconds: t.GetTimeoutSeconds(),
-			TaskName:       name,
-		},
+		Spec:     queue.TaskSpec(t, ref, commit, rendered),
 	}
 	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()

@@ -9,13 +9,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/tags"
 )
 
 // Bounds of the steps of queuing a run.
 const (
 	resolveTimeout  = 10 * time.Second
-	defaultTimeout  = 3600 // a run's timeout, in seconds, when its task sets none
 	triggeredByBase = "base_image"
 )
 
@@ -48,10 +48,6 @@ func (w *Watcher) start(ctx context.Context, name string, changes []*proto.BaseC
 	if err != nil {
 		return "", fmt.Errorf("rendering the tags of task %s: %w", name, err)
 	}
-	timeout := task.GetTimeoutSeconds()
-	if timeout == 0 {
-		timeout = defaultTimeout
-	}
 	run := &proto.Run{
 		Id:        id,
 		Trigger:   proto.Trigger_BASE_IMAGE,
@@ -59,17 +55,7 @@ func (w *Watcher) start(ctx context.Context, name string, changes []*proto.BaseC
 		TaskName:  name,
 		Git:       &proto.GitTrigger{Repository: src.GetUrl(), Ref: ref, Commit: commit},
 		BaseImage: &proto.BaseImageTrigger{Changes: changes},
-		Spec: &proto.BuildSpec{
-			Git:            &proto.GitContext{Url: src.GetUrl(), Ref: ref, Commit: commit, Subdir: src.GetSubdir()},
-			Dockerfile:     task.GetDockerfile(),
-			Tags:           rendered,
-			BuildArgs:      task.GetBuildArgs(),
-			Target:         task.GetTarget(),
-			Platform:       task.GetPlatform(),
-			Push:           task.GetPush(),
-			TimeoutSeconds: timeout,
-			TaskName:       name,
-		},
+		Spec:      queue.TaskSpec(task, ref, commit, rendered),
 	}
 	if _, err := w.Queue.Enqueue(ctx, run); err != nil {
 		return "", err

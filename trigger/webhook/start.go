@@ -9,11 +9,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/tags"
 )
-
-// defaultTimeout is a run's timeout, in seconds, when its task sets none.
-const defaultTimeout = 3600
 
 // startTimeout bounds the time a delivery's runs take to be queued once the delivery is accepted.
 const startTimeout = 30 * time.Second
@@ -155,38 +153,23 @@ func newRun(id string, task *proto.Task, c change, deliveryID, registry string, 
 	if err != nil {
 		return nil, fmt.Errorf("rendering the tags of task %s: %w", task.GetName(), err)
 	}
-	push := task.GetPush()
+	spec := queue.TaskSpec(task, c.ref, c.commit, rendered)
 	if c.trigger == proto.Trigger_PULL_REQUEST {
-		push = push && task.GetPushPullRequests()
+		spec.Push = spec.Push && task.GetPushPullRequests()
 	}
-	timeout := task.GetTimeoutSeconds()
-	if timeout == 0 {
-		timeout = defaultTimeout
-	}
-	src := task.GetSource()
 	return &proto.Run{
 		Id:       id,
 		Trigger:  c.trigger,
 		QueuedAt: timestamppb.New(now),
 		TaskName: task.GetName(),
 		Git: &proto.GitTrigger{
-			Repository:  src.GetUrl(),
+			Repository:  task.GetSource().GetUrl(),
 			Ref:         c.ref,
 			Commit:      c.commit,
 			DeliveryId:  deliveryID,
 			Pusher:      c.pusher,
 			PullRequest: c.pullRequest,
 		},
-		Spec: &proto.BuildSpec{
-			Git:            &proto.GitContext{Url: src.GetUrl(), Ref: c.ref, Commit: c.commit, Subdir: src.GetSubdir()},
-			Dockerfile:     task.GetDockerfile(),
-			Tags:           rendered,
-			BuildArgs:      task.GetBuildArgs(),
-			Target:         task.GetTarget(),
-			Platform:       task.GetPlatform(),
-			Push:           push,
-			TimeoutSeconds: timeout,
-			TaskName:       task.GetName(),
-		},
+		Spec: spec,
 	}, nil
 }
