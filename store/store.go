@@ -27,6 +27,8 @@ const (
 	// each tracked base image tag (proto.TagState).
 	bucketBases = "kiln_bases"
 	bucketTags  = "kiln_tags"
+	// bucketSecrets holds the secrets task files name, by name. Only workers read values.
+	bucketSecrets = "kiln_secrets"
 )
 
 // The defaults a zero Config field stands for.
@@ -77,6 +79,7 @@ type Store struct {
 	latest     jetstream.KeyValue
 	bases      jetstream.KeyValue
 	tags       jetstream.KeyValue
+	secrets    jetstream.KeyValue
 }
 
 // Open creates (or updates, idempotently) the buckets and streams Kiln needs and returns a Store. Every
@@ -112,7 +115,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}{
 		{bucketRuns, 0, &s.runs}, {bucketMeta, 0, &s.meta}, {bucketTasks, 0, &s.tasks},
 		{bucketDeliveries, deliveriesMaxAge, &s.deliveries}, {bucketLatest, 0, &s.latest},
-		{bucketBases, 0, &s.bases}, {bucketTags, 0, &s.tags},
+		{bucketBases, 0, &s.bases}, {bucketTags, 0, &s.tags}, {bucketSecrets, 0, &s.secrets},
 	} {
 		err := ensure(ctx, func(ctx context.Context) error {
 			var err error

@@ -19,6 +19,8 @@ Commands:
   serve                 run Kiln: API, workers, and embedded NATS, registry and buildkitd by default
   build [flags] CONTEXT build CONTEXT's Dockerfile on Kiln and push the tagged image (like az acr build);
                         CONTEXT is a directory, a git URL (https://HOST/REPO.git#REF:SUBDIR) or a tarball URL
+  run -f FILE CONTEXT   run an ACR task file's steps (build, cmd, push) on Kiln (like az acr run);
+                        --set K=V and --values FILE fill {{.Values}}; --cmd "IMAGE ARGS" runs one command
   task create NAME      save a build of a git repository's branch with its triggers (like az acr task create)
   task list|show NAME   list tasks, or show one
   task update NAME      change the task flags given
@@ -29,6 +31,8 @@ Commands:
   runs show ID          show one run
   runs cancel ID        cancel a queued or running run
   logs ID [-f]          print a run's log; -f follows it until the run ends
+  secret set NAME       set a secret for task files ({{.Secrets.NAME}}), from stdin or --value-file
+  secret list|delete    list secrets' names (never values), or delete one
 
 Client commands talk to --server, or $KILN_SERVER (default http://127.0.0.1:8080),
 with the bearer token in $KILN_TOKEN when the server requires one.
@@ -61,12 +65,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stderr)
 	case "build":
 		err = buildCmd(ctx, args[1:], stdout, stderr)
+	case "run":
+		err = runCmd(ctx, args[1:], os.Stdin, stdout)
 	case "runs":
 		err = runsCmd(ctx, args[1:], stdout)
 	case "task":
 		err = taskCmd(ctx, args[1:], stdout)
 	case "logs":
 		err = logsCmd(ctx, args[1:], stdout)
+	case "secret":
+		err = secretCmd(ctx, args[1:], os.Stdin, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

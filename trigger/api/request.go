@@ -52,6 +52,12 @@ func specOf(req BuildRequest) (*proto.BuildSpec, error) {
 	if req.Commit != "" {
 		return nil, proto.Errorf(proto.Invalid, "commit is not part of a request: Kiln sets it when it resolves the git context's #ref at queueing")
 	}
+	if req.TaskFile != "" || req.TaskFilePath != "" || req.Cmd != "" {
+		return multiStepSpecOf(req)
+	}
+	if req.Values != nil {
+		return nil, proto.Errorf(proto.Invalid, "values fill a task file's {{.Values}}: a docker build takes buildArgs")
+	}
 	spec := &proto.BuildSpec{
 		Dockerfile:     req.Dockerfile,
 		BuildArgs:      req.BuildArgs,
@@ -69,6 +75,40 @@ func specOf(req BuildRequest) (*proto.BuildSpec, error) {
 	}
 	if err := checkBuildArgs(spec.BuildArgs); err != nil {
 		return nil, err
+	}
+	return spec, nil
+}
+
+// multiStepSpecOf checks a request for a multi-step run (kiln run) and returns its spec: exactly one of a task
+// file's text, a task file's path (inside a context URL) or a command, and none of a docker build's fields.
+func multiStepSpecOf(req BuildRequest) (*proto.BuildSpec, error) {
+	set := 0
+	for _, s := range []string{req.TaskFile, req.TaskFilePath, req.Cmd} {
+		if s != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, proto.Errorf(proto.Invalid, "a run has one of taskFile, taskFilePath and cmd, not several")
+	}
+	for field, isSet := range map[string]bool{"dockerfile": req.Dockerfile != "", "tags": len(req.Tags) > 0,
+		"buildArgs": len(req.BuildArgs) > 0, "target": req.Target != "", "platform": req.Platform != ""} {
+		if isSet {
+			return nil, proto.Errorf(proto.Invalid, "%s is a docker build's: a task file's build steps say what they build", field)
+		}
+	}
+	if req.TaskFilePath != "" && req.Context == "" {
+		return nil, proto.Errorf(proto.Invalid, "taskFilePath names a file inside a context URL; with an uploaded context, send the file's text as taskFile")
+	}
+	timeout, err := checkTimeout(req.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	spec := &proto.BuildSpec{TaskFile: req.TaskFile, Cmd: req.Cmd, Values: req.Values, TimeoutSeconds: timeout, Push: true}
+	if req.TaskFilePath != "" {
+		if spec.TaskFilePath, err = cleanDockerfile(req.TaskFilePath); err != nil {
+			return nil, proto.Errorf(proto.Invalid, "taskFilePath: %w", err)
+		}
 	}
 	return spec, nil
 }

@@ -34,6 +34,10 @@ type Run struct {
 	SupersededBy string `json:"supersededBy,omitempty"`
 	// BaseImage lists the base image changes that started the run, for base_image runs.
 	BaseImage []BaseChange `json:"baseImage,omitempty"`
+	// Timer is the timer occurrence that started the run, for timer runs.
+	Timer *TimerTrigger `json:"timer,omitempty"`
+	// Steps are the steps of a multi-step run, in the task file's order.
+	Steps []Step `json:"steps,omitempty"`
 	// Request is what was asked for, with the tags as rendered and qualified at submission.
 	Request BuildRequest `json:"request"`
 }
@@ -88,6 +92,14 @@ type BuildRequest struct {
 	Push *bool `json:"push,omitempty"`
 	// Timeout is the most seconds the build may take, 1 to 86400; 0 means 3600.
 	Timeout int `json:"timeout,omitempty"`
+	// A multi-step run instead of a docker build (kiln run): TaskFile is an ACR task file's text, or
+	// TaskFilePath names one inside a context URL; Cmd is one command, "IMAGE [ARGS]". Values fill the file's
+	// {{.Values}}. A multi-step request sets none of Dockerfile, Tags, BuildArgs, Target and Platform: its
+	// steps say what to build.
+	TaskFile     string            `json:"taskFile,omitempty"`
+	TaskFilePath string            `json:"taskFilePath,omitempty"`
+	Cmd          string            `json:"cmd,omitempty"`
+	Values       map[string]string `json:"values,omitempty"`
 }
 
 // statusNames holds the name of every status the API shows, indexed by proto.Status.
@@ -147,15 +159,21 @@ func RunFromProto(r *proto.Run) *Run {
 		TaskName:        r.GetTaskName(),
 		SupersededBy:    r.GetSupersededBy(),
 		Request: BuildRequest{
-			Context:    spec.GetContextUrl(),
-			Dockerfile: spec.GetDockerfile(),
-			Tags:       spec.GetTags(),
-			BuildArgs:  spec.GetBuildArgs(),
-			Target:     spec.GetTarget(),
-			Platform:   spec.GetPlatform(),
-			Push:       &push,
-			Timeout:    int(spec.GetTimeoutSeconds()),
+			Context:      spec.GetContextUrl(),
+			Dockerfile:   spec.GetDockerfile(),
+			Tags:         spec.GetTags(),
+			BuildArgs:    spec.GetBuildArgs(),
+			Target:       spec.GetTarget(),
+			Platform:     spec.GetPlatform(),
+			Push:         &push,
+			Timeout:      int(spec.GetTimeoutSeconds()),
+			TaskFile:     spec.GetTaskFile(),
+			TaskFilePath: spec.GetTaskFilePath(),
+			Cmd:          spec.GetCmd(),
+			Values:       spec.GetValues(),
 		},
+		Timer: timerOf(r),
+		Steps: stepsOf(r),
 	}
 	if spec.GetGit() != nil {
 		out.Request.Context = formatGitContext(spec.GetGit())

@@ -32,6 +32,7 @@ type Store interface {
 	ReadLog(ctx context.Context, id string, follow bool, w io.Writer) error
 	taskStore
 	baseStateStore
+	secretStore
 }
 
 // Publisher puts events on JetStream and waits for the stream's acknowledgement. jetstream.JetStream
@@ -108,6 +109,9 @@ func NewServer(cfg Config, st Store, pub Publisher, cancel Canceler, logger *slo
 	s.mux.Handle("DELETE /v1/tasks/{name}", s.handle(s.deleteTask))
 	s.mux.Handle("POST /v1/tasks/{name}/runs", s.handle(s.runTask))
 	s.mux.Handle("GET /v1/tasks/{name}/deps", s.handle(s.taskDeps))
+	s.mux.Handle("PUT /v1/secrets/{name}", s.handle(s.setSecret))
+	s.mux.Handle("GET /v1/secrets", s.handle(s.listSecrets))
+	s.mux.Handle("DELETE /v1/secrets/{name}", s.handle(s.deleteSecret))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	return s
