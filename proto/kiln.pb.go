@@ -727,7 +727,7 @@ func (x *Run) GetTimer() *TimerTrigger {
 // StepResult is how one step of a multi-step run went.
 type StepResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
-	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                              // the step's id, or step-N (1-based) when the file gives none
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                              // the step's id, or acb_step_N (from 0) when the file gives none, as in ACR
 	Kind   string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`                          // build, cmd or push
 	Status Status                 `protobuf:"varint,3,opt,name=status,proto3,enum=kiln.v1.Status" json:"status,omitempty"` // QUEUED until it starts; SUCCEEDED, FAILED, CANCELED, TIMEOUT or ERROR once it ends;
 	// STATUS_UNSPECIFIED for a step that never ran because one it waited for failed

@@ -27,6 +27,8 @@ Commands:
   task delete NAME      delete a task and its webhook
   task run NAME         build the task's branch head now and follow the log
   task deps NAME        show the base images of a task's Dockerfile, and their digests built on and now
+  task timer add|update|remove|list NAME
+                        manage a task's timers: cron schedules in UTC (like az acr task timer)
   runs list             list runs, newest first
   runs show ID          show one run
   runs cancel ID        cancel a queued or running run

@@ -22,10 +22,10 @@ const taskSynopsis = "--context https://HOST/OWNER/REPO.git[#BRANCH][:SUBDIR] [-
 	"[--push-pull-requests=false] [--no-push] [--git-token-file F] [--webhook-secret-file F] [--timeout S] [--target S] [--platform P] " +
 	"[--base-image-trigger=true] [--base-image-trigger-type runtime|all]"
 
-// taskCmd is `kiln task create|list|show|update|delete|run|deps`.
+// taskCmd is `kiln task create|list|show|update|delete|run|deps|timer`.
 func taskCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usagef("needs a subcommand: create, list, show, update, delete, run or deps")
+		return usagef("needs a subcommand: create, list, show, update, delete, run, deps or timer")
 	}
 	var srv serverFlags
 	client := func() *api.Client { return api.NewClient(srv.server, srv.token) }
@@ -132,8 +132,10 @@ func taskCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			return printJSON(stdout, deps)
 		}
 		return printTaskDeps(stdout, deps)
+	case "timer":
+		return timerCmd(ctx, args[1:], stdout)
 	default:
-		return usagef("unknown subcommand %q: use create, list, show, update, delete, run or deps", args[0])
+		return usagef("unknown subcommand %q: use create, list, show, update, delete, run, deps or timer", args[0])
 	}
 }
 
@@ -194,9 +196,12 @@ func parseTaskCreate(args []string) (serverFlags, api.Task, error) {
 		srv serverFlags
 		f   taskFlags
 	)
-	fs := newFlags("task create", "task create NAME "+taskSynopsis)
+	fs := newFlags("task create", "task create NAME "+taskSynopsis+" [--schedule [NAME:]CRON]...")
 	srv.add(fs)
 	f.add(fs)
+	var schedules scheduleList
+	fs.Var(&schedules, "schedule", "a `[NAME:]CRON` timer: five cron fields in UTC, such as \"nightly:0 21 * * *\"; "+
+		"unnamed timers are t1, t2... (repeatable)")
 	name, err := oneName(fs, args)
 	if err != nil {
 		return srv, api.Task{}, err
@@ -210,7 +215,7 @@ func parseTaskCreate(args []string) (serverFlags, api.Task, error) {
 		Timeout: f.timeout, Push: &push, CommitTrigger: &f.commitTrigger, PullRequestTrigger: &f.prTrigger,
 		TagTrigger: &f.tagTrigger, PathFilters: f.pathFilters, LatestOnly: &f.latestOnly,
 		PushPullRequests: &f.pushPullRequests, BaseImageTrigger: &f.baseImageTrigger,
-		BaseImageTriggerType: string(f.baseImageTriggerType),
+		BaseImageTriggerType: string(f.baseImageTriggerType), Timers: schedules,
 	}
 	if len(f.buildArgs) > 0 {
 		t.BuildArgs = f.buildArgs
@@ -314,7 +319,7 @@ func oneName(fs *flag.FlagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-// triggers names the triggers a task has on, as "commit,pull_request" or "manual" when none is.
+// triggers names the triggers a task has on, as "commit,pull_request,timer" or "manual" when none is.
 func triggers(t *api.Task) string {
 	var on []string
 	for _, tr := range []struct {
@@ -324,6 +329,9 @@ func triggers(t *api.Task) string {
 		if tr.on != nil && *tr.on {
 			on = append(on, tr.name)
 		}
+	}
+	if slices.ContainsFunc(t.Timers, func(tm api.Timer) bool { return timerStatus(&tm) == "Enabled" }) {
+		on = append(on, "timer")
 	}
 	if len(on) == 0 {
 		return "manual"
@@ -388,6 +396,9 @@ func printTask(w io.Writer, t *api.Task) {
 		line("Base", b.Reference+" ("+kind+")")
 	}
 	line("Bases error", t.BasesError)
+	for _, tm := range t.Timers {
+		line("Timer", tm.Name+": "+tm.Schedule+" (UTC), "+strings.ToLower(timerStatus(&tm)))
+	}
 	line("Git token", map[bool]string{true: "set", false: "none"}[t.HasGitToken])
 	line("Webhook secret", map[bool]string{true: "set", false: "none"}[t.HasWebhookSecret])
 	if t.GitHubHookID != 0 {

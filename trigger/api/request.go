@@ -7,6 +7,7 @@ import (
 	"path"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/taskfile"
 )
 
 // The bounds and defaults of a build request.
@@ -103,6 +104,18 @@ func multiStepSpecOf(req BuildRequest) (*proto.BuildSpec, error) {
 	timeout, err := checkTimeout(req.Timeout)
 	if err != nil {
 		return nil, err
+	}
+	// What can be checked before the run is: the file's fields and templates (secret values and the run's own
+	// variables are known only to the worker), or the command.
+	switch {
+	case req.TaskFile != "":
+		if _, err := taskfile.Check([]byte(req.TaskFile), "task file", taskfile.Data{Values: req.Values}); err != nil {
+			return nil, err
+		}
+	case req.Cmd != "":
+		if _, err := taskfile.ParseCmd(req.Cmd); err != nil {
+			return nil, err
+		}
 	}
 	spec := &proto.BuildSpec{TaskFile: req.TaskFile, Cmd: req.Cmd, Values: req.Values, TimeoutSeconds: timeout, Push: true}
 	if req.TaskFilePath != "" {

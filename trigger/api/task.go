@@ -54,6 +54,9 @@ type Task struct {
 	// BaseImageTriggerType says which bases are tracked: "runtime" (or ""), the base of the stage built, or
 	// "all", the build-time ones too.
 	BaseImageTriggerType string `json:"baseImageTriggerType,omitempty"`
+	// Timers start the task on schedules (see Timer). After the create they change through
+	// /v1/tasks/{name}/timers, not a task's PATCH.
+	Timers []Timer `json:"timers,omitempty"`
 
 	// Bases are the base images of the Dockerfile at the head of the branch, read when the task was saved.
 	Bases            []TaskBase `json:"bases,omitempty"`        // answers only
@@ -144,6 +147,7 @@ func TaskFromProto(t *proto.Task) *Task {
 		BaseImageTrigger:     boolPtr(!t.GetBaseImageTriggerOff()),
 		BaseImageTriggerType: triggerType(t),
 		BasesError:           t.GetBasesError(),
+		Timers:               timersFromProto(t.GetTimers()),
 	}
 	for _, b := range t.GetBases() {
 		out.Bases = append(out.Bases, TaskBase{Reference: b.GetReference(), Runtime: b.GetRuntime(),
@@ -206,6 +210,9 @@ func taskOf(req Task, registry string, now time.Time) (*proto.Task, error) {
 		return nil, err
 	}
 	apply(t)
+	if t.Timers, err = timersOf(req.Timers); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

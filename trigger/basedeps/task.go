@@ -7,6 +7,8 @@ import (
 	"path"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/taskfile"
+	"github.com/kilnbuild/kiln/trigger/queue"
 )
 
 // defaultDockerfile is the Dockerfile of a task that names none.
@@ -38,6 +40,14 @@ func ForTask(ctx context.Context, t *proto.Task) (deps []*proto.BaseDependency, 
 	data, commit, err := readAtHead(ctx, src.GetUrl(), src.GetRef(), t.GetGitToken(), file)
 	if err != nil {
 		return nil, commit, err
+	}
+	if queue.IsTaskFile(dockerfile) {
+		// A multi-step task file: checked as the API checks one, so that a file Kiln would refuse at every run
+		// is refused when it is saved. Its build steps' Dockerfiles are not read: such a task tracks no bases.
+		if _, err := taskfile.Check(data, file, taskfile.Data{Values: t.GetValues()}); err != nil {
+			return nil, commit, &DockerfileError{Path: file, Commit: commit, Err: err}
+		}
+		return nil, commit, nil
 	}
 	found, err := Dependencies(data, t.GetBuildArgs(), t.GetTarget())
 	switch {

@@ -33,6 +33,7 @@ import (
 	"github.com/kilnbuild/kiln/trigger/basepoll"
 	"github.com/kilnbuild/kiln/trigger/github"
 	"github.com/kilnbuild/kiln/trigger/queue"
+	"github.com/kilnbuild/kiln/trigger/timer"
 	"github.com/kilnbuild/kiln/trigger/webhook"
 )
 
@@ -124,6 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.cfg.Listen != "" {
 		m.startBaseImages(bg, js, st)
+		m.startTimers(bg, js, st)
 		if err := m.startAPI(st, js, token, regToken); err != nil {
 			return err
 		}
@@ -219,18 +221,19 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 	}
 	m.builder = b
 	m.worker = &scheduler.Worker{
-		JS:             js,
-		Conn:           m.nc,
-		Store:          st,
-		Builder:        b,
-		Git:            builder.NewGitCache(filepath.Join(m.cfg.DataDir, "git")),
-		Name:           workerName(),
-		Concurrency:    m.cfg.Workers,
-		AckWait:        m.cfg.AckWait,
-		WorkDir:        workDir,
-		MaxContextSize: m.cfg.MaxContextSize,
-		PushOptions:    builder.PushOptions{Backoff: m.cfg.PushBackoff},
-		Logger:         m.log.With("part", "worker"),
+		JS:              js,
+		Conn:            m.nc,
+		Store:           st,
+		Builder:         b,
+		Git:             builder.NewGitCache(filepath.Join(m.cfg.DataDir, "git")),
+		Name:            workerName(),
+		Concurrency:     m.cfg.Workers,
+		AckWait:         m.cfg.AckWait,
+		WorkDir:         workDir,
+		MaxContextSize:  m.cfg.MaxContextSize,
+		DefaultRegistry: m.cfg.DefaultRegistry,
+		PushOptions:     builder.PushOptions{Backoff: m.cfg.PushBackoff},
+		Logger:          m.log.With("part", "worker"),
 	}
 	m.wg.Add(1)
 	go func() {
@@ -337,6 +340,25 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 			}
 		}()
 	}
+}
+
+// startTimers starts the scheduler of tasks' timers beside the API. Every process serving the API runs one;
+// the store's marks let each occurrence start one run however many there are.
+func (m *Main) startTimers(bg context.Context, js jetstream.JetStream, st *store.Store) {
+	s := &timer.Scheduler{
+		Store:           st,
+		Queue:           queue.New(st, js, m.log.With("part", "timers")),
+		DefaultRegistry: m.cfg.DefaultRegistry,
+		ResolveRef:      api.ResolveRef,
+		Logger:          m.log.With("part", "timers"),
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := s.Run(bg); err != nil {
+			m.log.Error("timer scheduler stopped", "err", err)
+		}
+	}()
 }
 
 // startReporter reports runs of GitHub tasks as commit statuses. It runs beside the API: one per process that
