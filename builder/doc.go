@@ -11,6 +11,10 @@
 //     the result as an OCI layout directory, writing BuildKit's plain progress to the io.Writer it is given.
 //   - Push uploads that layout to each tag with go-containerregistry, retrying with backoff.
 //
+// A multi-step run's cmd steps go through Builder.Exec, docker run on BuildKit: the command runs in a container
+// of a registry image or of an image an earlier Build left in an OCI layout, with the run's workspace directory
+// mounted at /workspace and copied back afterwards, its output going to the io.Writer it is given.
+//
 // Errors carry a proto error kind that tells the worker what to do with the run: proto.Invalid (and
 // proto.TooLarge) is the build's own failure, a Dockerfile error, a failing RUN step, a refused or unreachable
 // push, a git repository, ref or commit that cannot be fetched, and ends the run failed since retrying the same

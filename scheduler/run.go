@@ -82,6 +82,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		r.Error = out.message
 		r.Images = made.images
 		r.Bases = made.bases
+		if made.steps != nil {
+			r.Steps = made.steps
+		}
 		recordCommit(r, made.commit)
 		r.FinishedAt = timestamppb.Now()
 		return nil
@@ -201,7 +204,8 @@ func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run,
 // resolved them to during the solve.
 type built struct {
 	images, bases []*proto.Image
-	commit        string // the commit a git context was checked out at; "" for other contexts
+	commit        string              // the commit a git context was checked out at; "" for other contexts
+	steps         []*proto.StepResult // a multi-step run's steps
 }
 
 // build fetches the context, solves and pushes.
@@ -221,6 +225,12 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (buil
 	}
 	t0 := time.Now()
 	if out.commit, err = w.fetchContext(ctx, run, contextDir, log); err != nil {
+		return out, err
+	}
+	if multiStep(spec) {
+		commit := out.commit
+		out, err = w.runSteps(ctx, run, commit, contextDir, dir, log)
+		out.commit = commit
 		return out, err
 	}
 	t1 := time.Now()

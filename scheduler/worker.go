@@ -27,6 +27,7 @@ type Store interface {
 	FinishLog(ctx context.Context, id string) error
 	Task(ctx context.Context, name string) (*proto.Task, error)
 	Latest(ctx context.Context, task, branch string) (string, error)
+	Secret(ctx context.Context, name string) ([]byte, error)
 }
 
 // GitFetcher checks out one commit of a repository; *builder.GitCache is one.
@@ -38,6 +39,7 @@ type GitFetcher interface {
 type Builder interface {
 	Ping(ctx context.Context) error
 	Build(ctx context.Context, req builder.Request, log io.Writer) (*builder.Result, error)
+	Exec(ctx context.Context, req builder.ExecRequest, log io.Writer) (exitCode int, err error)
 }
 
 // Subscriber receives core NATS messages; *nats.Conn is one. Workers hear cancels through it.
@@ -66,6 +68,9 @@ type Worker struct {
 	WorkDir string
 	// MaxContextSize bounds an extracted context, as the API bounds an upload.
 	MaxContextSize int64
+	// DefaultRegistry goes in front of the tags of a task file's steps that name no registry, and is its
+	// {{.Run.Registry}}.
+	DefaultRegistry string
 	// PushOptions sets the retries and credentials of pushes.
 	PushOptions builder.PushOptions
 	Logger      *slog.Logger
