@@ -79,6 +79,9 @@ type Request struct {
 	Target     string            // the stage to build; "" is the last one
 	Platform   string            // "os/arch[/variant]" or "" for the daemon's own
 	OutputDir  string            // an empty directory to export the OCI layout into
+	NoCache    bool              // build every step again, as docker build --no-cache
+	Pull       bool              // resolve every base image from its registry again, as docker build --pull
+	Labels     map[string]string // image labels, as docker build --label
 }
 
 // BaseImage is an image a build started from, with the digest BuildKit resolved its reference to.
@@ -195,6 +198,15 @@ func solveOpt(req Request) (client.SolveOpt, error) {
 	}
 	if req.Platform != "" {
 		attrs["platform"] = req.Platform
+	}
+	if req.NoCache {
+		attrs["no-cache"] = "" // every stage
+	}
+	if req.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	for k, v := range req.Labels {
+		attrs["label:"+k] = v
 	}
 	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
 	return client.SolveOpt{

@@ -504,8 +504,10 @@ func TestExecCancel(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the command did not start within a minute\n%s", log.String())
 	}
-	if !sleeping(t, "31") {
-		t.Fatalf("no sleep 31 among this machine's processes while the command runs")
+	for end := time.Now().Add(5 * time.Second); !sleeping(t, "31"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) { // the shell prints before it starts sleep
+			t.Fatalf("no sleep 31 among this machine's processes while the command runs")
+		}
 	}
 	canceled := time.Now()
 	cancel()

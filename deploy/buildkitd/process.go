@@ -50,6 +50,9 @@ func start(cfg Config) (*child, error) {
 	}
 	cmd := exec.Command(cfg.Bin, cfg.args()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// BuildKit clips a step's output past 2 MiB or above about 200 KiB/s: a test step's output is the point of
+	// running it, so the whole of it goes to the run's log. The environment can still say otherwise.
+	cmd.Env = append([]string{"BUILDKIT_STEP_LOG_MAX_SIZE=-1", "BUILDKIT_STEP_LOG_MAX_SPEED=-1"}, os.Environ()...)
 	if cfg.Stderr != nil {
 		cmd.Stdout = cfg.Stderr
 		cmd.Stderr = cfg.Stderr
