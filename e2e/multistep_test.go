@@ -265,3 +265,42 @@ func logTime(t *testing.T, log, pattern string) time.Time {
 	}
 	return ts
 }
+
+// TestTaskFileTask: a task whose -f is a task file runs its steps from the commit it builds; a task file Kiln
+// refuses is refused when the task is saved.
+func TestTaskFileTask(t *testing.T) {
+	k := startKiln(t)
+	reg := k.pushBase(t)
+	g := newGitServer(t, "")
+	r, _ := g.newRepo(t, "team/steps.git", map[string]string{
+		"Dockerfile": "FROM " + reg + "/base/busybox:1\nCOPY msg /msg\n",
+		"msg":        "from git\n",
+		"ci/acb.yaml": `version: v1.1.0
+steps:
+  - build: -t $Registry/steps/task:$ID .
+  - cmd: $Registry/steps/task:$ID sh -c "cat /msg; echo branch {{.Run.Branch}} commit {{.Run.Commit}}"
+  - push: ["$Registry/steps/task:$ID"]
+`,
+	})
+	out, errOut, code := k.cli(t, "task", "create", "steps", "--context", r.URL+"#main", "-f", "ci/acb.yaml")
+	if code != 0 {
+		t.Fatalf("kiln task create -f ci/acb.yaml = exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = k.cli(t, "task", "run", "steps")
+	run := k.runOf(t, out)
+	if code != 0 || run == nil || run.Status != "Succeeded" {
+		t.Fatalf("kiln task run steps = exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "from git") || !strings.Contains(out, "branch main commit "+run.Git.Commit) || len(run.Steps) != 3 {
+		t.Errorf("run %s: %d steps, log\n%s\nwant the file's three steps, the committed /msg and the branch and commit", run.ID, len(run.Steps), out)
+	}
+	if len(run.Images) != 1 || run.Images[0].Reference != reg+"/steps/task:"+run.ID {
+		t.Errorf("run %s pushed %+v", run.ID, run.Images)
+	}
+
+	bad, _ := g.newRepo(t, "team/bad-steps.git", map[string]string{"acb.yaml": "steps:\n  - cmd: busybox true\n    privileged: true\n"})
+	out, errOut, code = k.cli(t, "task", "create", "bad", "--context", bad.URL+"#main", "-f", "acb.yaml")
+	if code == 0 || !strings.Contains(out+errOut, "privileged") || !strings.Contains(out+errOut, ":3") {
+		t.Errorf("kiln task create with a refused field = exit %d\n%s%s\nwant a refusal naming privileged on line 3", code, out, errOut)
+	}
+}
