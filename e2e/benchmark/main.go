@@ -1,11 +1,16 @@
 // Command benchmark measures Kiln on this machine and writes BENCHMARKS.md: `make bench` runs it.
 //
 // It starts one buildkitd and one `kiln serve` (the real binary, with embedded NATS and registry, building on
-// that buildkitd), then measures, interleaved so that both sides of a comparison see the same machine:
+// that buildkitd), and more kiln serves where a measurement needs other flags, then measures, interleaved so
+// that both sides of a comparison see the same machine:
 //   - a small build end to end through `kiln build` against raw `buildctl build --output type=image,push=true`
 //     on the same buildkitd and registry, warm (everything cached) and cold (a new file every build);
 //   - Queued → Running latency from the run records of builds submitted one at a time to an idle Kiln;
-//   - kiln serve's resident memory (buildkitd apart), idle and after those runs.
+//   - kiln serve's resident memory (buildkitd apart), idle and after those runs;
+//   - webhook deliveries to running runs, and their ingest rate;
+//   - base image triggers: how soon a base pushed (by a registry notification, by Kiln's own run) queues
+//     its dependents' runs, one base fanning out to 100 tasks, and the requests polling 1,000 tags costs;
+//   - context fetches from git, go-git against git clone.
 package main
 
 import (
@@ -26,13 +31,14 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "file to write the results to")
 	rounds := flag.Int("rounds", 15, "builds of each kind, per side")
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
+	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
 	flag.Parse()
-	if err := run(*out, *rounds, *runs); err != nil {
+	if err := run(*out, *rounds, *runs, *baseRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
 	}
 }
 
-func run(out string, rounds, runs int) error {
+func run(out string, rounds, runs, baseRounds int) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -63,15 +69,15 @@ func run(out string, rounds, runs int) error {
 	}
 
 	b := &bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}
-	serve, server, regAddr, err := b.startServe(ctx, "kiln", "--workers", "2")
+	serve, err := b.startServe(ctx, "kiln", "--workers", "2")
 	if err != nil {
 		return err
 	}
-	defer stopServe(serve)
-	b.server, b.registry = server, regAddr
+	defer serve.stop()
+	b.server, b.registry = serve.api, serve.registry
 
 	r := &results{started: time.Now(), rounds: rounds, runs: runs}
-	if r.rssIdle, err = rss(serve.Process.Pid); err != nil {
+	if r.rssIdle, err = rss(serve.cmd.Process.Pid); err != nil {
 		return err
 	}
 	if err := b.kiln(ctx, "build", "-t", "base/busybox:1", filepath.Join(root, "examples", "base")); err != nil {
@@ -85,8 +91,12 @@ func run(out string, rounds, runs int) error {
 	if err := b.queueLatency(ctx, r); err != nil {
 		return err
 	}
-	if r.rssAfter, err = rss(serve.Process.Pid); err != nil {
+	if r.rssAfter, err = rss(serve.cmd.Process.Pid); err != nil {
 		return err
+	}
+	log.Printf("multi-step: %d rounds of a 10-step task file and the same 10 quick builds", min(rounds, 10))
+	if r.steps, err = b.benchSteps(ctx, 10, min(rounds, 10)); err != nil {
+		return fmt.Errorf("multi-step: %w", err)
 	}
 
 	url, commit, stopGit, err := gitRepo(tmp)
@@ -102,12 +112,12 @@ func run(out string, rounds, runs int) error {
 		return err
 	}
 	// Ingest is measured on a Kiln with no workers, so that builds do not share the two cores.
-	ingest, ingestServer, _, err := b.startServe(ctx, "kiln-ingest", "--workers", "0", "--registry-listen", "")
+	ingest, err := b.startServe(ctx, "kiln-ingest", "--workers", "0", "--registry-listen", "")
 	if err != nil {
 		return err
 	}
-	defer stopServe(ingest)
-	if err := b.createTask(ctx, ingestServer, url); err != nil {
+	defer ingest.stop()
+	if err := b.createTask(ctx, ingest.api, url); err != nil {
 		return err
 	}
 	body, sig, err := pushDelivery(root, url, commit)
@@ -115,8 +125,12 @@ func run(out string, rounds, runs int) error {
 		return err
 	}
 	r.webhook.concurrent = 16
-	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingestServer, body, sig, 2000, r.webhook.concurrent); err != nil {
+	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingest.api, body, sig, 2000, r.webhook.concurrent); err != nil {
 		return fmt.Errorf("webhook ingest: %w", err)
+	}
+
+	if r.base, err = b.benchBaseImages(ctx, baseRounds); err != nil {
+		return err
 	}
 
 	log.Printf("git: context fetch, %d rounds", min(rounds, 7))
@@ -126,33 +140,42 @@ func run(out string, rounds, runs int) error {
 	return r.write(out)
 }
 
+// served is one `kiln serve` the benchmark started: the process and the addresses it listens on.
+type served struct {
+	cmd      *exec.Cmd
+	api      string // the API's URL
+	registry string // the embedded registry's host:port
+	nats     string // the embedded NATS server's URL
+}
+
 // startServe starts `kiln serve` with its own data directory and free ports, building on the benchmark's
-// buildkitd, and waits until it is ready. It returns the process, its API URL and its registry address.
-func (b *bench) startServe(ctx context.Context, name string, args ...string) (*exec.Cmd, string, string, error) {
+// buildkitd, and waits until it is ready.
+func (b *bench) startServe(ctx context.Context, name string, args ...string) (*served, error) {
 	apiAddr, natsAddr, regAddr := freeAddr(), freeAddr(), freeAddr()
 	args = append([]string{"serve", "--data-dir", filepath.Join(b.tmp, name), "--listen", apiAddr,
 		"--nats-listen", natsAddr, "--registry-listen", regAddr, "--buildkit-addr", b.buildkitAddr, "--log-level", "warn"}, args...)
 	cmd := exec.Command(b.bin("kiln"), args...)
 	logFile, err := os.Create(filepath.Join(b.tmp, name+".log"))
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return nil, "", "", fmt.Errorf("starting kiln serve: %w", err)
+		return nil, fmt.Errorf("starting kiln serve: %w", err)
 	}
-	server := "http://" + apiAddr
-	if err := waitReady(ctx, server); err != nil {
-		stopServe(cmd)
+	s := &served{cmd: cmd, api: "http://" + apiAddr, registry: regAddr, nats: "nats://" + natsAddr}
+	if err := waitReady(ctx, s.api); err != nil {
+		s.stop()
 		logText, _ := os.ReadFile(logFile.Name())
-		return nil, "", "", fmt.Errorf("%w\n%s", err, logText)
+		return nil, fmt.Errorf("%w\n%s", err, logText)
 	}
-	return cmd, server, regAddr, nil
+	return s, nil
 }
 
-func stopServe(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(os.Interrupt)
-	_ = cmd.Wait()
+// stop interrupts kiln serve and waits for it to exit.
+func (s *served) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	_ = s.cmd.Wait()
 }
 
 // freeAddr returns a loopback address with a port free right now.

@@ -18,6 +18,8 @@ type results struct {
 	samples           map[string][]time.Duration
 	rssIdle, rssAfter int64
 	webhook           webhookResults
+	base              baseResults
+	steps             stepResults
 	git               gitFetchResults
 }
 
@@ -82,8 +84,18 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "\n## Webhook ingest\n\n%d deliveries, %d at a time, at a kiln serve with no workers: each answered 202 "+
 		"once its run was recorded and its event acknowledged by JetStream (file storage). %d answered 202 in %s: "+
 		"%.0f deliveries/s (target ≥ 1,000/s: %s).\n\n", 2000, w.concurrent, w.ingested, w.ingestTime.Round(time.Millisecond), rate, verdict(rate >= 1000))
+	b.WriteString(r.steps.markdown())
+	b.WriteString(r.base.markdown())
 	b.WriteString(r.git.markdown())
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// met is a target's verdict: met, or missed in bold.
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
 }
 
 func ms(d time.Duration) string {
