@@ -77,6 +77,11 @@ func (g *graph) run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	for i, o := range outcomes {
+		if o.status == proto.Status_STATUS_UNSPECIFIED { // never started: what it waited for failed
+			g.rec.update(i, func(r *proto.StepResult) { r.Status = proto.Status_STATUS_UNSPECIFIED })
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.failed == nil && ctx.Err() != nil {
