@@ -113,10 +113,13 @@ func TestGraphFailure(t *testing.T) {
 
 func TestGraphCancelsStepsBesideAFailure(t *testing.T) {
 	f := stepsOf([]string{"slow", "fail"}, [][]int{nil, nil}, nil)
+	slowStarted := make(chan struct{})
 	err, steps, _ := runGraph(t, f, func(ctx context.Context, i int, log io.Writer) (*proto.StepResult, error) {
 		if i == 1 {
+			<-slowStarted // fail only once the step beside it runs
 			return nil, proto.Errorf(proto.Invalid, "failed")
 		}
+		close(slowStarted)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
