@@ -33,13 +33,12 @@ type Store interface {
 	UpdateTagState(ctx context.Context, ref string, fn func(ts *proto.TagState) error) (*proto.TagState, error)
 	UpdateTask(ctx context.Context, name string, fn func(t *proto.Task) error) (*proto.Task, error)
 	Run(ctx context.Context, id string) (*proto.Run, error)
-	NextRunID(ctx context.Context) (string, error)
-	SetLatest(ctx context.Context, task, branch, runID string) error
 }
 
-// Enqueuer queues runs; *queue.Queue is one.
-type Enqueuer interface {
-	Enqueue(ctx context.Context, run *proto.Run) (*proto.Run, error)
+// Starter starts a run of the head of a task's branch; *queue.Head is one.
+type Starter interface {
+	Start(ctx context.Context, task *proto.Task, trigger proto.Trigger, triggeredBy string, now time.Time,
+		edit func(r *proto.Run)) (string, error)
 }
 
 // Watcher turns reports of tags and digests into runs of the tasks built on them. Several Watchers, in as many
@@ -47,17 +46,12 @@ type Enqueuer interface {
 type Watcher struct {
 	Store Store
 	JS    jetstream.JetStream
-	Queue Enqueuer
+	Runs  Starter
 	Index *Index // kept current by its own Run, which the caller starts
 	// Settle is how long after a task's first pending change its run is queued, so that changes landing
 	// together (an index pushed platform by platform, several bases updated at once) start one run. Zero
 	// means DefaultSettle; negative means no wait.
 	Settle time.Duration
-	// DefaultRegistry is {{.Run.Registry}} in tag templates.
-	DefaultRegistry string
-	// ResolveRef returns the commit a branch of a repository points to, and the branch's full ref, so that a
-	// run's record and tags name the commit it builds. Nil, or an error, leaves the commit to the worker.
-	ResolveRef func(ctx context.Context, url, ref, token string) (commit, fullRef string, err error)
 	// ReadBases reads a task's bases from its Dockerfile again after a run of a new commit, as the Dockerfile
 	// may have changed. Nil leaves the bases read when the task was saved.
 	ReadBases func(ctx context.Context, t *proto.Task) ([]*proto.BaseDependency, string, error)

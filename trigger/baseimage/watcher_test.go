@@ -32,8 +32,8 @@ func startWatchers(t *testing.T, env *storetest.Env, n int) {
 	})
 	for range n {
 		ix := NewIndex()
-		w := &Watcher{Store: env.Store, JS: env.JS, Queue: queue.New(env.Store, env.JS, nil), Index: ix,
-			Settle: settle, DefaultRegistry: "127.0.0.1:5000"}
+		runs := &queue.Head{Queue: queue.New(env.Store, env.JS, nil), Store: env.Store, DefaultRegistry: "127.0.0.1:5000"}
+		w := &Watcher{Store: env.Store, JS: env.JS, Runs: runs, Index: ix, Settle: settle}
 		go func() { _ = ix.Run(ctx, env.Store); done <- struct{}{} }()
 		go func() {
 			if err := w.Run(ctx); err != nil {

@@ -35,25 +35,19 @@ type Store interface {
 	ListTasks(ctx context.Context) ([]*proto.Task, error)
 	MarkDelivery(ctx context.Context, source, id string) (first bool, err error)
 	UnmarkDelivery(ctx context.Context, source, id string) error
-	NextRunID(ctx context.Context) (string, error)
-	SetLatest(ctx context.Context, task, branch, runID string) error
 }
 
-// Enqueuer queues runs; *queue.Queue is one.
-type Enqueuer interface {
-	Enqueue(ctx context.Context, run *proto.Run) (*proto.Run, error)
+// Starter starts a run of the head of a task's branch; *queue.Head is one.
+type Starter interface {
+	Start(ctx context.Context, task *proto.Task, trigger proto.Trigger, triggeredBy string, now time.Time,
+		edit func(r *proto.Run)) (string, error)
 }
 
 // Scheduler starts the runs of tasks' timers. Any number of Schedulers, in as many processes, share one store:
 // each occurrence starts one run.
 type Scheduler struct {
 	Store Store
-	Queue Enqueuer
-	// DefaultRegistry is {{.Run.Registry}} in tag templates.
-	DefaultRegistry string
-	// ResolveRef returns the commit a branch of a repository points to, and the branch's full ref, so that a
-	// run's record and tags name the commit it builds. Nil, or an error, leaves the commit to the worker.
-	ResolveRef func(ctx context.Context, url, ref, token string) (commit, fullRef string, err error)
+	Runs  Starter
 	// CatchUp is how old an occurrence may be and still start its run; zero means DefaultCatchUp.
 	CatchUp time.Duration
 	Logger  *slog.Logger

@@ -34,14 +34,19 @@ func at(m int) time.Time {
 // newScheduler returns a Scheduler on env whose ResolveRef says every branch is at headCommit.
 func newScheduler(t *testing.T, env *storetest.Env) *Scheduler {
 	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &Scheduler{
-		Store:           env.Store,
-		Queue:           queue.New(env.Store, env.JS, nil),
-		DefaultRegistry: "registry.local",
-		ResolveRef: func(ctx context.Context, url, ref, token string) (string, string, error) {
-			return headCommit, "refs/heads/" + ref, nil
+		Store: env.Store,
+		Runs: &queue.Head{
+			Queue:           queue.New(env.Store, env.JS, nil),
+			Store:           env.Store,
+			DefaultRegistry: "registry.local",
+			ResolveRef: func(ctx context.Context, url, ref, token string) (string, string, error) {
+				return headCommit, "refs/heads/" + ref, nil
+			},
+			Logger: logger,
 		},
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: logger,
 	}
 }
 
@@ -308,17 +313,18 @@ func (f *flakyStore) ListTasks(ctx context.Context) ([]*proto.Task, error) {
 	return f.Store.ListTasks(ctx)
 }
 
-// flakyQueue fails the first fails Enqueues, as JetStream being down would.
-type flakyQueue struct {
-	Enqueuer
+// flakyStarter fails the first fails Starts, as JetStream being down would.
+type flakyStarter struct {
+	Starter
 	fails atomic.Int64
 }
 
-func (f *flakyQueue) Enqueue(ctx context.Context, run *proto.Run) (*proto.Run, error) {
+func (f *flakyStarter) Start(ctx context.Context, task *proto.Task, trigger proto.Trigger, by string, now time.Time,
+	edit func(r *proto.Run)) (string, error) {
 	if f.fails.Add(-1) >= 0 {
-		return nil, proto.Errorf(proto.Unavailable, "could not enqueue run %s", run.GetId())
+		return "", proto.Errorf(proto.Unavailable, "could not enqueue a run of %s", task.GetName())
 	}
-	return f.Enqueuer.Enqueue(ctx, run)
+	return f.Starter.Start(ctx, task, trigger, by, now, edit)
 }
 
 func TestStoreUnavailable(t *testing.T) {
@@ -346,9 +352,9 @@ func TestRunNotQueuedIsRetried(t *testing.T) {
 	env := storetest.New(t)
 	createTask(t, env.Store, "app", t0, &proto.Timer{Name: "t1", Schedule: "*/5 * * * *"})
 	s := newScheduler(t, env)
-	q := &flakyQueue{Enqueuer: s.Queue}
+	q := &flakyStarter{Starter: s.Runs}
 	q.fails.Store(1)
-	s.Queue = q
+	s.Runs = q
 
 	tickMinutes(t, s, 0, 4)
 	ids, err := s.Tick(t.Context(), at(5).Add(2*time.Second))
@@ -376,7 +382,7 @@ func TestStartWithoutCommit(t *testing.T) {
 	env := storetest.New(t)
 	createTask(t, env.Store, "app", t0, &proto.Timer{Name: "t1", Schedule: "*/5 * * * *"})
 	s := newScheduler(t, env)
-	s.ResolveRef = func(ctx context.Context, url, ref, token string) (string, string, error) {
+	s.Runs.(*queue.Head).ResolveRef = func(ctx context.Context, url, ref, token string) (string, string, error) {
 		return "", "", errors.New("the git server is down")
 	}
 	ids := tickMinutes(t, s, 4, 5)

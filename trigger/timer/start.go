@@ -4,19 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
-	"github.com/kilnbuild/kiln/trigger/queue"
-	"github.com/kilnbuild/kiln/trigger/tags"
 )
 
 // Bounds and names of starting a timer's run.
 const (
-	resolveTimeout = 10 * time.Second
 	// markSource is the namespace of the store's marks of occurrences (store.MarkDelivery).
 	markSource  = "timer"
 	triggeredBy = "timer"
@@ -53,57 +49,11 @@ func (s *Scheduler) fire(ctx context.Context, o occurrence, now time.Time) (id s
 	return id, false, nil
 }
 
-// start queues the run of o's task, built from the head of its branch, and returns its ID. For a task that
-// builds only the latest run of a branch, the run is then recorded as its branch's newest; a failure to record
-// it only costs the builds of older queued runs, and is logged.
+// start queues the run of o's task, built from the head of its branch, and returns its ID.
 func (s *Scheduler) start(ctx context.Context, o occurrence, now time.Time) (string, error) {
-	task, name := o.task, o.task.GetName()
-	src := task.GetSource()
-	ref, commit := src.GetRef(), ""
-	if s.ResolveRef != nil {
-		rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-		c, full, err := s.ResolveRef(rctx, src.GetUrl(), src.GetRef(), task.GetGitToken())
-		cancel()
-		if err != nil {
-			s.Logger.WarnContext(ctx, "resolving a task's branch; the worker builds its head", "task", name, "err", err)
-		} else {
-			commit, ref = c, full
-		}
-	}
-	id, err := s.Store.NextRunID(ctx)
-	if err != nil {
-		return "", fmt.Errorf("taking a run ID: %w", err)
-	}
-	rendered, err := tags.Render(task.GetTags(), tags.Run{
-		ID: id, Commit: commit, Branch: branchName(ref), TaskName: name, TriggeredBy: triggeredBy, Queued: now,
-	}, s.DefaultRegistry)
-	if err != nil {
-		return "", fmt.Errorf("rendering the tags of task %s: %w", name, err)
-	}
-	run := &proto.Run{
-		Id:       id,
-		Trigger:  proto.Trigger_TIMER,
-		QueuedAt: timestamppb.New(now),
-		TaskName: name,
-		Git:      &proto.GitTrigger{Repository: src.GetUrl(), Ref: ref, Commit: commit},
-		Timer:    &proto.TimerTrigger{Name: o.timer, ScheduledAt: timestamppb.New(o.at)},
-		Spec:     queue.TaskSpec(task, ref, commit, rendered),
-	}
-	if _, err := s.Queue.Enqueue(ctx, run); err != nil {
-		return "", err
-	}
-	if task.GetLatestOnly() && ref != "" {
-		if err := s.Store.SetLatest(ctx, name, branchName(ref), id); err != nil {
-			s.Logger.WarnContext(ctx, "could not record a task's latest run: older queued runs will be built",
-				"task", name, "run", id, "err", err)
-		}
-	}
-	return id, nil
-}
-
-// branchName is the branch a ref names: "main" for refs/heads/main and for main.
-func branchName(ref string) string {
-	return strings.TrimPrefix(ref, "refs/heads/")
+	return s.Runs.Start(ctx, o.task, proto.Trigger_TIMER, triggeredBy, now, func(r *proto.Run) {
+		r.Timer = &proto.TimerTrigger{Name: o.timer, ScheduledAt: timestamppb.New(o.at)}
+	})
 }
 
 // stamp formats an occurrence's time for logs and errors.

@@ -308,15 +308,13 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token, regToken
 func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *store.Store) {
 	m.index = baseimage.NewIndex()
 	w := &baseimage.Watcher{
-		Store:           st,
-		JS:              js,
-		Queue:           queue.New(st, js, m.log.With("part", "base-images")),
-		Index:           m.index,
-		Settle:          m.cfg.BaseSettle,
-		DefaultRegistry: m.cfg.DefaultRegistry,
-		ResolveRef:      api.ResolveRef,
-		ReadBases:       basedeps.ForTask,
-		Logger:          m.log.With("part", "base-images"),
+		Store:     st,
+		JS:        js,
+		Runs:      m.headRuns(st, js, "base-images"),
+		Index:     m.index,
+		Settle:    m.cfg.BaseSettle,
+		ReadBases: basedeps.ForTask,
+		Logger:    m.log.With("part", "base-images"),
 	}
 	p := &basepoll.Poller{
 		Store:     st,
@@ -342,15 +340,20 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 	}
 }
 
+// headRuns starts runs of the head of a task's branch for the triggers that have no git event of their own.
+func (m *Main) headRuns(st *store.Store, js jetstream.JetStream, part string) *queue.Head {
+	log := m.log.With("part", part)
+	return &queue.Head{Queue: queue.New(st, js, log), Store: st, ResolveRef: api.ResolveRef,
+		DefaultRegistry: m.cfg.DefaultRegistry, Logger: log}
+}
+
 // startTimers starts the scheduler of tasks' timers beside the API. Every process serving the API runs one;
 // the store's marks let each occurrence start one run however many there are.
 func (m *Main) startTimers(bg context.Context, js jetstream.JetStream, st *store.Store) {
 	s := &timer.Scheduler{
-		Store:           st,
-		Queue:           queue.New(st, js, m.log.With("part", "timers")),
-		DefaultRegistry: m.cfg.DefaultRegistry,
-		ResolveRef:      api.ResolveRef,
-		Logger:          m.log.With("part", "timers"),
+		Store:  st,
+		Runs:   m.headRuns(st, js, "timers"),
+		Logger: m.log.With("part", "timers"),
 	}
 	m.wg.Add(1)
 	go func() {
