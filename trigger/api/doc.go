@@ -8,8 +8,8 @@
 // {"error":{"code":"...","message":"..."}}, its HTTP status decided by the proto error code alone.
 //
 // A submission may instead name its context by URL (BuildRequest.Context), with no archive: a git repository,
-// whose ref is resolved to a commit at once (ResolveRef) so that the run records what it builds, or a tar or
-// tar.gz archive that the worker downloads.
+// whose ref is resolved to a commit at once (gitremote.Resolve) so that the run records what it builds, or a tar
+// or tar.gz archive that the worker downloads.
 //
 // Tasks (/v1/tasks) are saved builds of a git repository's branch with their triggers, like ACR tasks. The
 // server creates, changes and deletes them, registers their webhooks through a HookRegistrar when one is

@@ -1,21 +1,11 @@
 package api
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"path"
 	"strings"
 
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/kilnbuild/kiln/proto"
 )
@@ -110,119 +100,6 @@ func formatGitContext(g *proto.GitContext) string {
 	}
 	if g.GetSubdir() != "" {
 		s += ":" + g.GetSubdir()
-	}
-	return s
-}
-
-// tokenUser is the user name sent with a git token. GitHub and Gitea take any name with a token as the
-// password; GitLab takes any name with a personal access token.
-const tokenUser = "x-access-token"
-
-// ResolveRef asks the repository at repoURL which commit ref points to, as `git ls-remote` does, and returns the
-// commit and the full name of the ref. ref is a branch or tag name ("main", "v1.2": branches first, as git
-// does), a full ref ("refs/heads/main"), or "" for the remote's HEAD (its default branch). A tag is peeled
-// to its commit. A non-empty token is sent as the password of HTTP basic authentication.
-//
-// A repository that refuses the credentials or does not exist, a ref it does not have, or an answer that is
-// not git's is proto.Invalid; a server that cannot be reached or fails is proto.Unavailable. The token never
-// appears in an error.
-func ResolveRef(ctx context.Context, repoURL, ref, token string) (commit, fullRef string, err error) {
-	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{repoURL}})
-	opts := &git.ListOptions{PeelingOption: git.AppendPeeled}
-	if token != "" {
-		opts.Auth = &githttp.BasicAuth{Username: tokenUser, Password: token}
-	}
-	refs, err := remote.ListContext(ctx, opts)
-	if err != nil {
-		return "", "", lsRemoteError(ctx, repoURL, token, err)
-	}
-	return pickRef(refs, repoURL, ref)
-}
-
-// pickRef finds ref among the refs the repository at repoURL advertised, as ResolveRef describes.
-func pickRef(refs []*plumbing.Reference, repoURL, ref string) (commit, fullRef string, err error) {
-	byName := make(map[plumbing.ReferenceName]*plumbing.Reference, len(refs))
-	for _, r := range refs {
-		byName[r.Name()] = r
-	}
-	if ref == "" {
-		head := byName[plumbing.HEAD]
-		if head == nil {
-			return "", "", proto.Errorf(proto.Invalid, "the repository %s has no HEAD to build: name a branch", repoURL)
-		}
-		if head.Type() == plumbing.HashReference { // the server did not say which branch HEAD is
-			return head.Hash().String(), string(plumbing.HEAD), nil
-		}
-		target := byName[head.Target()]
-		if target == nil {
-			return "", "", proto.Errorf(proto.Invalid, "the repository %s has no branch %s, where its HEAD points", repoURL, head.Target().Short())
-		}
-		return target.Hash().String(), string(target.Name()), nil
-	}
-	candidates := []plumbing.ReferenceName{plumbing.ReferenceName(ref)}
-	if !strings.HasPrefix(ref, "refs/") {
-		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)}
-	}
-	for _, name := range candidates {
-		r := byName[name]
-		if r == nil || r.Type() != plumbing.HashReference {
-			continue
-		}
-		if peeled := byName[name+"^{}"]; peeled != nil { // an annotated tag: build the commit it tags
-			return peeled.Hash().String(), string(name), nil
-		}
-		return r.Hash().String(), string(name), nil
-	}
-	return "", "", proto.Errorf(proto.Invalid, "the repository %s has no branch or tag %q", repoURL, ref)
-}
-
-// maxReason bounds how much of a git server's own explanation an error repeats.
-const maxReason = 200
-
-// lsRemoteError turns the failure of listing the refs of repoURL into an error with a kind, its message
-// cleared of token.
-func lsRemoteError(ctx context.Context, repoURL, token string, err error) error {
-	code := proto.Invalid
-	hint := ""
-	var netErr net.Error
-	switch status := httpStatusOf(err); {
-	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		hint = " (a private repository needs a git token that may read it)"
-	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrEmptyRemoteRepository):
-	case ctx.Err() != nil, status >= 500, status == 429, status == 408,
-		errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		code = proto.Unavailable
-	case status == 0:
-		hint = " (is it a git repository?)"
-	}
-	msg := fmt.Sprintf("listing the refs of %s: %s%s", repoURL, oneLine(err.Error()), hint)
-	if token != "" {
-		msg = strings.ReplaceAll(msg, token, "[token]")
-	}
-	return &proto.Error{Code: code, Message: msg, Err: err}
-}
-
-// httpStatusOf returns the HTTP status of a git server's error answer, or 0 when err is not one. go-git
-// wraps it in a plumbing.UnexpectedError, which errors.As cannot see through.
-func httpStatusOf(err error) int {
-	var ue *plumbing.UnexpectedError
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var he *githttp.Err
-	if errors.As(err, &he) {
-		return he.StatusCode()
-	}
-	return 0
-}
-
-// oneLine shortens a message that may carry a server's whole answer to its first line, at most maxReason
-// bytes of it.
-func oneLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	s = strings.TrimRight(strings.TrimSpace(s), ":")
-	if len(s) > maxReason {
-		s = s[:maxReason] + "..."
 	}
 	return s
 }

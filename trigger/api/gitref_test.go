@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/subtle"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	gproto "google.golang.org/protobuf/proto"
 
@@ -108,81 +106,6 @@ func runGit(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-func TestResolveRef(t *testing.T) {
-	const token = "ghp_s3cretToken"
-	g := newGitServer(t, token)
-	pub := g.newRepo(t, "acme/app.git", "dev")
-	priv := g.newRepo(t, "private/app.git", "main")
-
-	tests := []struct {
-		name, url, ref, token string
-		commit, fullRef       string
-	}{
-		{"branch", pub.url, "main", "", pub.main, "refs/heads/main"},
-		{"other branch", pub.url, "dev", "", pub.dev, "refs/heads/dev"},
-		{"full ref", pub.url, "refs/heads/main", "", pub.main, "refs/heads/main"},
-		{"default branch", pub.url, "", "", pub.dev, "refs/heads/dev"},
-		{"annotated tag, peeled", pub.url, "v1", "", pub.release, "refs/tags/v1"},
-		{"lightweight tag", pub.url, "light", "", pub.release, "refs/tags/light"},
-		{"private with token", priv.url, "main", token, priv.main, "refs/heads/main"},
-		{"private default branch", priv.url, "", token, priv.main, "refs/heads/main"},
-		{"token a public repository ignores", pub.url, "main", token, pub.main, "refs/heads/main"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			commit, ref, err := ResolveRef(t.Context(), tt.url, tt.ref, tt.token)
-			if err != nil || commit != tt.commit || ref != tt.fullRef {
-				t.Errorf("ResolveRef(%s, %q) = %s, %s, %v; want %s, %s", tt.url, tt.ref, commit, ref, err, tt.commit, tt.fullRef)
-			}
-		})
-	}
-}
-
-func TestResolveRefErrors(t *testing.T) {
-	const token = "ghp_s3cretToken"
-	g := newGitServer(t, token)
-	pub := g.newRepo(t, "acme/app.git", "main")
-	priv := g.newRepo(t, "private/app.git", "main")
-	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "upstream down", http.StatusBadGateway)
-	}))
-	t.Cleanup(failing.Close)
-	notGit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("<html>a web page</html>"))
-	}))
-	t.Cleanup(notGit.Close)
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
-
-	tests := []struct {
-		name, url, ref, token string
-		code                  proto.Code
-		want                  string // in the message
-	}{
-		{"unknown branch", pub.url, "nope", "", proto.Invalid, `no branch or tag "nope"`},
-		{"unknown full ref", pub.url, "refs/heads/v1", "", proto.Invalid, `"refs/heads/v1"`},
-		{"no repository", g.url + "/acme/missing.git", "", "", proto.Invalid, "repository not found"},
-		{"private without token", priv.url, "main", "", proto.Invalid, "authentication required"},
-		{"private with a wrong token", priv.url, "main", "ghp_wrong", proto.Invalid, "needs a git token"},
-		{"not a git server", notGit.URL + "/app.git", "", "", proto.Invalid, notGit.URL},
-		{"server failing", failing.URL + "/app.git", "", "", proto.Unavailable, "502"},
-		{"unreachable", closed.URL + "/app.git", "", "", proto.Unavailable, closed.URL},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-			defer cancel()
-			commit, _, err := ResolveRef(ctx, tt.url, tt.ref, tt.token)
-			if got := proto.ErrorCode(err); got != tt.code || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("ResolveRef(%s, %q) = %s, %v (%q); want code %q naming %s", tt.url, tt.ref, commit, err, got, tt.code, tt.want)
-			}
-			if tt.token != "" && strings.Contains(err.Error(), tt.token) {
-				t.Errorf("ResolveRef error %q holds the token", err)
-			}
-		})
-	}
 }
 
 func TestParseGitContext(t *testing.T) {

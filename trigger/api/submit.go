@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gitremote"
 	"github.com/kilnbuild/kiln/trigger/tags"
 )
 
@@ -152,7 +153,7 @@ func remoteContext(ctx context.Context, raw string, spec *proto.BuildSpec, run *
 	}
 	ctx, cancel := context.WithTimeout(ctx, lsRemoteTimeout)
 	defer cancel()
-	if g.Commit, g.Ref, err = ResolveRef(ctx, g.Url, g.Ref, ""); err != nil {
+	if g.Commit, g.Ref, err = gitremote.Resolve(ctx, g.Url, g.Ref, ""); err != nil {
 		return err
 	}
 	spec.Git = g

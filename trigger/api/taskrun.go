@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gitremote"
 	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/tags"
 )
@@ -29,7 +30,7 @@ func (s *Server) runTask(w http.ResponseWriter, r *http.Request) error {
 	}
 	src := t.GetSource()
 	lctx, cancel := context.WithTimeout(ctx, lsRemoteTimeout)
-	commit, ref, err := ResolveRef(lctx, src.GetUrl(), src.GetRef(), t.GetGitToken())
+	commit, ref, err := gitremote.Resolve(lctx, src.GetUrl(), src.GetRef(), t.GetGitToken())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("starting a run of task %s: %w", name, err)

@@ -32,6 +32,7 @@ import (
 	"github.com/kilnbuild/kiln/trigger/baseimage"
 	"github.com/kilnbuild/kiln/trigger/basepoll"
 	"github.com/kilnbuild/kiln/trigger/github"
+	"github.com/kilnbuild/kiln/trigger/gitremote"
 	"github.com/kilnbuild/kiln/trigger/queue"
 	"github.com/kilnbuild/kiln/trigger/timer"
 	"github.com/kilnbuild/kiln/trigger/webhook"
@@ -55,6 +56,7 @@ type Main struct {
 	apiLn      net.Listener
 	apiAddr    string
 	index      *baseimage.Index
+	timers     *timer.Scheduler
 	natsURL    string
 	bkAddr     string
 
@@ -343,7 +345,7 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 // headRuns starts runs of the head of a task's branch for the triggers that have no git event of their own.
 func (m *Main) headRuns(st *store.Store, js jetstream.JetStream, part string) *queue.Head {
 	log := m.log.With("part", part)
-	return &queue.Head{Queue: queue.New(st, js, log), Store: st, ResolveRef: api.ResolveRef,
+	return &queue.Head{Queue: queue.New(st, js, log), Store: st, ResolveRef: gitremote.Resolve,
 		DefaultRegistry: m.cfg.DefaultRegistry, Logger: log}
 }
 
@@ -355,6 +357,7 @@ func (m *Main) startTimers(bg context.Context, js jetstream.JetStream, st *store
 		Runs:   m.headRuns(st, js, "timers"),
 		Logger: m.log.With("part", "timers"),
 	}
+	m.timers = s
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -468,6 +471,10 @@ func (m *Main) NATSURL() string { return m.natsURL }
 
 // BuildkitAddr is the buildkitd this process builds with.
 func (m *Main) BuildkitAddr() string { return m.bkAddr }
+
+// Timers is the scheduler of tasks' timers, or nil when this process serves no API. Tests tick it with their
+// own clock.
+func (m *Main) Timers() *timer.Scheduler { return m.timers }
 
 // Supervisor is the buildkitd supervisor, or nil when buildkitd is external.
 func (m *Main) Supervisor() *buildkitd.Supervisor { return m.supervisor }
