@@ -23,21 +23,20 @@ const maxDockerfile = 1 << 20
 // headRef is where the fetched head is kept in the memory repository.
 const headRef = plumbing.ReferenceName("refs/kiln/head")
 
-// readAtHead fetches the head of ref in the repository at repoURL, depth 1 and into memory, and returns the
-// content of file in its tree and the commit. ref is a branch or tag name (branches first, as git does), a full
+// fetchHead fetches the head of ref in the repository at repoURL, depth 1 and into memory, and returns its
+// commit, whose files readFile reads. ref is a branch or tag name (branches first, as git does), a full
 // ref, or "" for the remote's HEAD. A non-empty token is the password of HTTP basic authentication.
 //
 // A server that cannot be reached or fails is proto.Unavailable; a repository that refuses the credentials or
-// does not exist, or a ref it does not have, proto.Invalid; a file that is not in the commit, proto.NotFound.
-// The commit is returned whenever it was fetched, errors included. The token never appears in an error.
-func readAtHead(ctx context.Context, repoURL, ref, token, file string) (data []byte, commit string, err error) {
+// does not exist, or a ref it does not have, proto.Invalid. The token never appears in an error.
+func fetchHead(ctx context.Context, repoURL, ref, token string) (*object.Commit, error) {
 	refs, err := gitremote.List(ctx, repoURL, token)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	head, err := gitremote.Pick(refs, repoURL, ref)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	name := head.Name()
 	st := memory.NewStorage()
@@ -47,14 +46,13 @@ func readAtHead(ctx context.Context, repoURL, ref, token, file string) (data []b
 		Depth:    1, Tags: git.NoTags, Auth: gitremote.Auth(token),
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil, "", gitremote.Error(ctx, fmt.Sprintf("fetching %s of %s", name, repoURL), token, err)
+		return nil, gitremote.Error(ctx, fmt.Sprintf("fetching %s of %s", name, repoURL), token, err)
 	}
 	c, err := headCommit(st)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading the commit of %s fetched from %s: %w", name, repoURL, err)
+		return nil, fmt.Errorf("reading the commit of %s fetched from %s: %w", name, repoURL, err)
 	}
-	data, err = readFile(c, file)
-	return data, c.Hash.String(), err
+	return c, nil
 }
 
 // headCommit returns the commit headRef points to in st, through annotated tags.

@@ -7,14 +7,14 @@ import (
 	"path"
 
 	"github.com/kilnbuild/kiln/proto"
-	"github.com/kilnbuild/kiln/taskfile"
 	"github.com/kilnbuild/kiln/trigger/queue"
 )
 
 // defaultDockerfile is the Dockerfile of a task that names none.
 const defaultDockerfile = "Dockerfile"
 
-// ForTask reads the Dockerfile of the task t at the head of its branch and returns the base images it builds on,
+// ForTask reads the Dockerfile of the task t at the head of its branch and returns the base images it builds on
+// (for a task file, the bases of its build steps' Dockerfiles: taskFileDeps),
 // as Dependencies finds them with t's build args and target, and the commit it read them from. It fetches
 // t.Source's repository (its ref, or the remote's default branch when none; t.GitToken for a private one) with
 // depth 1 into memory, and reads <subdir>/<dockerfile> from the head commit's tree. It has no time limit of
@@ -37,30 +37,40 @@ func ForTask(ctx context.Context, t *proto.Task) (deps []*proto.BaseDependency, 
 		dockerfile = defaultDockerfile
 	}
 	file := path.Join(src.GetSubdir(), dockerfile)
-	data, commit, err := readAtHead(ctx, src.GetUrl(), src.GetRef(), t.GetGitToken(), file)
+	c, err := fetchHead(ctx, src.GetUrl(), src.GetRef(), t.GetGitToken())
+	if err != nil {
+		return nil, "", err
+	}
+	commit = c.Hash.String()
+	data, err := readFile(c, file)
 	if err != nil {
 		return nil, commit, err
 	}
 	if queue.IsTaskFile(dockerfile) {
-		// A multi-step task file: checked as the API checks one, so that a file Kiln would refuse at every run
-		// is refused when it is saved. Its build steps' Dockerfiles are not read: such a task tracks no bases.
-		if _, err := taskfile.Check(data, file, taskfile.Data{Values: t.GetValues()}); err != nil {
-			return nil, commit, &DockerfileError{Path: file, Commit: commit, Err: err}
-		}
-		return nil, commit, nil
+		deps, err := taskFileDeps(c, file, src.GetSubdir(), t.GetValues(), data)
+		return deps, commit, err
 	}
-	found, err := Dependencies(data, t.GetBuildArgs(), t.GetTarget())
-	switch {
-	case errors.Is(err, errKnownWhenBuilding):
-		return nil, commit, proto.Errorf(proto.Invalid, "%s at commit %s: %w", file, shortHash(commit), err)
-	case err != nil:
-		return nil, commit, &DockerfileError{Path: file, Commit: commit, Err: err}
+	found, err := dockerfileDeps(data, file, commit, t.GetBuildArgs(), t.GetTarget())
+	if err != nil {
+		return nil, commit, err
 	}
 	deps = make([]*proto.BaseDependency, 0, len(found))
 	for _, d := range found {
 		deps = append(deps, &proto.BaseDependency{Reference: d.Ref, Runtime: d.Runtime, Platform: d.Platform, Stage: d.Stage})
 	}
 	return deps, commit, nil
+}
+
+// dockerfileDeps is Dependencies of the Dockerfile file, read at commit, with its errors as ForTask gives them.
+func dockerfileDeps(data []byte, file, commit string, buildArgs map[string]string, target string) ([]Dependency, error) {
+	found, err := Dependencies(data, buildArgs, target)
+	switch {
+	case errors.Is(err, errKnownWhenBuilding):
+		return nil, proto.Errorf(proto.Invalid, "%s at commit %s: %w", file, shortHash(commit), err)
+	case err != nil:
+		return nil, &DockerfileError{Path: file, Commit: commit, Err: err}
+	}
+	return found, nil
 }
 
 // DockerfileError is a task's Dockerfile that cannot be built as the task says: it does not parse, names a
