@@ -286,6 +286,10 @@ steps:
 	if code != 0 {
 		t.Fatalf("kiln task create -f ci/acb.yaml = exit %d\n%s%s", code, out, errOut)
 	}
+	deps, err := k.api.TaskDeps(context.Background(), "steps")
+	if err != nil || len(deps.Bases) != 1 || deps.Bases[0].Reference != reg+"/base/busybox:1" || !deps.Bases[0].Tracked {
+		t.Errorf("deps of the task file's task = %+v, %v; want its build step's base %s/base/busybox:1, tracked", deps, err, reg)
+	}
 	out, errOut, code = k.cli(t, "task", "run", "steps")
 	run := k.runOf(t, out)
 	if code != 0 || run == nil || run.Status != "Succeeded" {
