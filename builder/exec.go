@@ -24,12 +24,10 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	sessioncontent "github.com/moby/buildkit/session/content"
-	"github.com/moby/buildkit/session/filesync"
 	"github.com/moby/buildkit/session/grpchijack"
 	"github.com/moby/buildkit/util/grpcerrors"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/tonistiigi/fsutil"
 	"google.golang.org/grpc/codes"
 )
 
@@ -74,13 +72,14 @@ type ExecRequest struct {
 // to a digest at every call, so a tag that moved is followed, and pulled by buildkitd with the credentials of
 // the docker config if its cache lacks layers of it.
 //
-// The workspace goes into buildkitd before the command starts, and comes back when the command exits 0, so
-// that the directory then holds what the command left there: what it wrote, without what it deleted, owned as
-// it left it when this process runs as root. Either way only the files whose size, time or mode changed cross,
+// The workspace goes into buildkitd before the command starts, and what the command changed of it comes back
+// when the command exits 0: the files it wrote are written, owned as it left them when this process runs as
+// root, and the files it deleted are deleted. Either way only the files whose size, time or mode changed cross,
 // but inside buildkitd a workspace that changed since the previous Exec is copied once more. A command that
 // fails or is stopped leaves the directory as it was before the call: BuildKit keeps nothing of a failed exec
-// that could be exported. Concurrent Execs of one workspace do not see each other's writes, and the last to
-// finish wins.
+// that could be exported. Concurrent Execs of one workspace do not see each other's writes, but each keeps the
+// others': what a command did not touch stays as the host has it, and of a file that two commands changed, the
+// one that ends last wins (see workspaceSync).
 //
 // A command that exits non-zero returns its exit code with an error of kind proto.Invalid ("the command exited
 // with code N"); so does one runc cannot start (no such executable, exit code 1, runc's reason in the log).
@@ -207,13 +206,11 @@ func newExec(req ExecRequest) (*execution, error) {
 		if fi, err := os.Stat(req.Workspace); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("running a command: the workspace %s is not a directory (%v)", req.Workspace, err)
 		}
-		fs, err := fsutil.NewFS(req.Workspace)
+		ws, err := newWorkspaceSync(req.Workspace)
 		if err != nil {
 			return nil, fmt.Errorf("running a command: opening the workspace: %w", err)
 		}
-		x.attachables = append(x.attachables,
-			filesync.NewFSSyncProvider(filesync.StaticDirSource{workspaceSource: fs}),
-			workspaceTarget{dir: req.Workspace})
+		x.attachables = append(x.attachables, ws.attachables()...)
 		x.exports = []client.ExportEntry{{Type: client.ExporterLocal, OutputDir: req.Workspace}}
 	}
 	return x, nil

@@ -127,6 +127,33 @@ steps:
 		}
 	})
 
+	t.Run("parallel steps keep each other's writes to the workspace", func(t *testing.T) {
+		run, out, code := k.runFile(t, map[string]string{"acb.yaml": `steps:
+  - id: a
+    when: ["-"]
+    cmd: {{.Values.base}} sh -c "echo from-a > /workspace/a.txt && sleep 2"
+  - id: b
+    when: ["-"]
+    cmd: {{.Values.base}} sh -c "echo from-b > /workspace/b.txt && sleep 2"
+  - id: both
+    when: [a, b]
+    cmd: {{.Values.base}} cat /workspace/a.txt /workspace/b.txt
+`}, "--set", "base="+base)
+		if code != 0 || run == nil || run.Status != "Succeeded" {
+			t.Fatalf("kiln run = exit %d\n%s", code, out)
+		}
+		aStart := logTime(t, out, `Step a \(cmd\) started at (\S+)`)
+		aEnd := logTime(t, out, `Step a succeeded at (\S+)`)
+		bStart := logTime(t, out, `Step b \(cmd\) started at (\S+)`)
+		bEnd := logTime(t, out, `Step b succeeded at (\S+)`)
+		if !aStart.Before(bEnd) || !bStart.Before(aEnd) {
+			t.Errorf("a ran %s–%s and b %s–%s by the log: they did not overlap", aStart, aEnd, bStart, bEnd)
+		}
+		if !strings.Contains(out, "[both] from-a") || !strings.Contains(out, "[both] from-b") {
+			t.Errorf("the step after a and b does not show both files:\n%s", out)
+		}
+	})
+
 	t.Run("a failing cmd step fails the run with its exit code", func(t *testing.T) {
 		run, out, code := k.runFile(t, map[string]string{"acb.yaml": "steps:\n  - id: boom\n    cmd: " + base + " sh -c \"exit 3\"\n  - cmd: " + base + " echo never\n"})
 		if code != 1 || run == nil || run.Status != "Failed" {
