@@ -263,7 +263,7 @@ func waitDone(ctx context.Context, c *api.Client, id string) error {
 // baseLatency is, for each round, how long after a base image was pushed the run of the task built on it was
 // queued, beyond the settle window.
 type baseLatency struct {
-	queued    []time.Duration // to the run record's queuedAt, which the watcher stamps before it writes the run
+	queued    []time.Duration // to the run record's queuedAt, which the watcher stamps once it has claimed the change
 	requested []time.Duration // to the moment the benchmark received the run's RunRequested from NATS
 	sources   map[string]int  // how the runs say Kiln learned of the push
 }
@@ -286,8 +286,8 @@ func (r baseResults) markdown() string {
 		"handles the first report of the change, so the figures hold what comes before (the report's way from the "+
 		"push to the watcher) and after (the watcher noticing the window's end, claiming the change, resolving the "+
 		"task's branch with a git ls-remote of its repository, served by git http-backend on loopback). Two end "+
-		"points: the run record's queuedAt, which the watcher stamps at that point, before it takes a run ID, writes "+
-		"the run and publishes its RunRequested; and the moment the benchmark received that RunRequested from the "+
+		"points: the run record's queuedAt, which the watcher stamps when it has claimed the change, before it resolves "+
+		"the branch, takes a run ID, writes the run and publishes its RunRequested; and the moment the benchmark received that RunRequested from the "+
 		"kiln serve's NATS (a core subscription), when all of that is done. Each round waits for its run before the "+
 		"next push, so no two land in one window; a first round, after the tasks are saved, is not counted. With %d "+
 		"rounds, p99 is the slowest round.\n\n", baseSettle, len(r.notify.queued))
