@@ -162,6 +162,12 @@ func printRun(w io.Writer, r *api.Run) {
 		line("Pusher", g.Pusher)
 		line("Delivery", g.DeliveryID)
 	}
+	if tm := r.Timer; tm != nil {
+		line("Timer", tm.Name+" at "+tm.ScheduledAt.UTC().Format(time.RFC3339))
+	}
+	for _, c := range r.BaseImage {
+		line("Base", fmt.Sprintf("%s %s → %s (%s)", c.Reference, orNone(c.OldDigest), c.NewDigest, c.Source))
+	}
 	line("Replaced", r.SupersededBy)
 	line("Queued", ts(r.QueuedAt))
 	line("Started", ts(r.StartedAt))
@@ -173,7 +179,34 @@ func printRun(w io.Writer, r *api.Run) {
 	for _, img := range r.Images {
 		line("Image", img.Reference+"@"+img.Digest)
 	}
+	for _, st := range r.Steps {
+		step := fmt.Sprintf("%s (%s) %s", st.ID, st.Kind, st.Status)
+		if st.StartedAt != nil && st.FinishedAt != nil {
+			step += " in " + st.FinishedAt.Sub(*st.StartedAt).Round(time.Millisecond).String()
+		}
+		if st.ExitCode != 0 {
+			step += fmt.Sprintf(", exit code %d", st.ExitCode)
+		}
+		if st.Attempts > 1 {
+			step += fmt.Sprintf(", %d attempts", st.Attempts)
+		}
+		if st.ErrorIgnored {
+			step += ", error ignored"
+		}
+		for _, img := range st.Images {
+			step += ", " + img.Reference
+		}
+		line("Step", step)
+	}
 	line("Error", r.Error)
+}
+
+// orNone is a digest, or "none" for a base never built on.
+func orNone(digest string) string {
+	if digest == "" {
+		return "none"
+	}
+	return digest
 }
 
 // done reports whether a run has ended.
