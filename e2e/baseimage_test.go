@@ -19,6 +19,7 @@ import (
 
 	"github.com/kilnbuild/kiln/cmd/kiln/serve"
 	"github.com/kilnbuild/kiln/trigger/api"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // baseSettle is the settle window of these tests: short, so that they are quick, but long enough for the
@@ -33,26 +34,30 @@ func withSettle(c *serve.Config) { c.BaseSettle = baseSettle }
 func TestBaseImageChain(t *testing.T) {
 	k := startKiln(t, withSettle)
 	reg := k.RegistryAddr()
-	g := newGitServer(t, "")
+	g := gittest.NewServer(t, "")
 	busybox, err := os.ReadFile(filepath.Join(root, "examples", "base", "busybox"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseRepo, _ := g.newRepo(t, "team/base.git", map[string]string{
+	baseRepo := gittest.NewRepo(t)
+	baseRepo.Commit(map[string]string{
 		"Dockerfile": "FROM scratch\nCOPY --chmod=755 busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY version /base-version\n",
 		"busybox":    string(busybox),
 		"version":    "1\n",
 	})
-	appRepo, _ := g.newRepo(t, "team/app.git", map[string]string{
+	baseURL := g.Publish(baseRepo, "team/base.git", "main")
+	appRepo := gittest.NewRepo(t)
+	appRepo.Commit(map[string]string{
 		"Dockerfile": "FROM " + reg + "/chain/base:latest\nRUN cat /base-version > /app-saw && echo " + nonce() + " > /nonce\n",
 	})
+	appURL := g.Publish(appRepo, "team/app.git", "main")
 	const secret = "base secret"
 	ctx := context.Background()
-	if _, err := k.api.CreateTask(ctx, api.Task{Name: "base", Context: baseRepo.URL + "#main", Tags: []string{"chain/base:latest"},
+	if _, err := k.api.CreateTask(ctx, api.Task{Name: "base", Context: baseURL + "#main", Tags: []string{"chain/base:latest"},
 		WebhookSecret: secret}); err != nil {
 		t.Fatalf("creating task base: %v", err)
 	}
-	out, errOut, code := k.cli(t, "task", "create", "app", "--context", appRepo.URL+"#main", "-t", "chain/app:{{.Run.ID}}")
+	out, errOut, code := k.cli(t, "task", "create", "app", "--context", appURL+"#main", "-t", "chain/app:{{.Run.ID}}")
 	if code != 0 {
 		t.Fatalf("kiln task create app = exit %d\n%s%s", code, out, errOut)
 	}
@@ -77,9 +82,9 @@ func TestBaseImageChain(t *testing.T) {
 	}
 
 	// A commit to the base's repository, delivered as GitHub would: base, then app.
-	before := strings.TrimSpace(git(t, baseRepo.work, "rev-parse", "HEAD"))
-	second := baseRepo.commit(map[string]string{"version": "2\n"})
-	status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", baseRepo.URL, "main", before, second, []string{"version"}))
+	before := baseRepo.Git("rev-parse", "HEAD")
+	second := baseRepo.Commit(map[string]string{"version": "2\n"})
+	status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", baseURL, "main", before, second, []string{"version"}))
 	ids := runsOf(answer)
 	if status != 202 || len(ids) != 1 {
 		t.Fatalf("push delivery = %d %v, want 202 and one run", status, answer)
@@ -118,13 +123,15 @@ func TestBaseImageNotification(t *testing.T) {
 	k := startKiln(t, withSettle)
 	reg := k.pushBase(t)
 	base := reg + "/notify/base:1"
-	g := newGitServer(t, "")
-	r, _ := g.newRepo(t, "team/app.git", map[string]string{
+	g := gittest.NewServer(t, "")
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{
 		"Dockerfile": "FROM " + base + "\nRUN cat /stamp > /app-saw\n",
 	})
+	url := g.Publish(r, "team/app.git", "main")
 	const dependents = 10
 	for i := range dependents {
-		if _, err := k.api.CreateTask(context.Background(), api.Task{Name: fmt.Sprintf("app%d", i), Context: r.URL + "#main",
+		if _, err := k.api.CreateTask(context.Background(), api.Task{Name: fmt.Sprintf("app%d", i), Context: url + "#main",
 			Tags: []string{fmt.Sprintf("notify/app%d:{{.Run.ID}}", i)}}); err != nil {
 			t.Fatal(err)
 		}
@@ -169,10 +176,12 @@ func TestBaseImagePoller(t *testing.T) {
 	reg := k.pushBase(t)
 	base := reg + "/poll/base:1"
 	d1 := pushStamped(t, reg+"/base/busybox:1", base, "one")
-	g := newGitServer(t, "")
-	r, _ := g.newRepo(t, "team/app.git", map[string]string{"Dockerfile": "FROM " + base + "\nRUN cat /stamp > /app-saw\n"})
+	g := gittest.NewServer(t, "")
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"Dockerfile": "FROM " + base + "\nRUN cat /stamp > /app-saw\n"})
+	url := g.Publish(r, "team/app.git", "main")
 	ctx := context.Background()
-	if _, err := k.api.CreateTask(ctx, api.Task{Name: "app", Context: r.URL + "#main", Tags: []string{"poll/app:{{.Run.ID}}"}}); err != nil {
+	if _, err := k.api.CreateTask(ctx, api.Task{Name: "app", Context: url + "#main", Tags: []string{"poll/app:{{.Run.ID}}"}}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -207,7 +216,7 @@ func TestBaseImagePoller(t *testing.T) {
 // gives the right bases, runtime and build-time, and only the runtime one is tracked unless the type is all.
 func TestBaseImageDependencies(t *testing.T) {
 	k := startKiln(t, withSettle)
-	g := newGitServer(t, "")
+	g := gittest.NewServer(t, "")
 	dockerfile := `ARG REG=registry.example:5000
 ARG VERSION=1
 FROM --platform=linux/amd64 ${REG}/tools/builder:2 AS build
@@ -218,7 +227,9 @@ COPY --from=build /out /out
 COPY --from=registry.example:5000/assets:latest /a /a
 FROM ${REG}/debug:1 AS debug
 `
-	r, _ := g.newRepo(t, "team/multi.git", map[string]string{"Dockerfile": dockerfile})
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"Dockerfile": dockerfile})
+	url := g.Publish(r, "team/multi.git", "main")
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, kind string
@@ -227,7 +238,7 @@ FROM ${REG}/debug:1 AS debug
 		{"runtime-only", "runtime", []string{"registry.example:5000/runtime:3"}},
 		{"all-bases", "all", []string{"registry.example:5000/tools/builder:2", "registry.example:5000/runtime:3", "registry.example:5000/assets:latest"}},
 	} {
-		_, err := k.api.CreateTask(ctx, api.Task{Name: tc.name, Context: r.URL + "#main", Tags: []string{"x:1"},
+		_, err := k.api.CreateTask(ctx, api.Task{Name: tc.name, Context: url + "#main", Tags: []string{"x:1"},
 			BuildArgs: map[string]string{"VERSION": "3"}, Target: "final", BaseImageTriggerType: tc.kind})
 		if err != nil {
 			t.Fatalf("creating task %s: %v", tc.name, err)
@@ -257,8 +268,10 @@ FROM ${REG}/debug:1 AS debug
 		}
 	}
 	// A Dockerfile that does not parse is refused when the task is saved, naming the line.
-	bad, _ := g.newRepo(t, "team/bad.git", map[string]string{"Dockerfile": "FROM scratch\nCOPY\n"})
-	_, err := k.api.CreateTask(ctx, api.Task{Name: "bad", Context: bad.URL + "#main", Tags: []string{"x:1"}})
+	bad := gittest.NewRepo(t)
+	bad.Commit(map[string]string{"Dockerfile": "FROM scratch\nCOPY\n"})
+	badURL := g.Publish(bad, "team/bad.git", "main")
+	_, err := k.api.CreateTask(ctx, api.Task{Name: "bad", Context: badURL + "#main", Tags: []string{"x:1"}})
 	if err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("creating a task whose Dockerfile does not parse = %v, want an error naming line 2", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kilnbuild/kiln/cmd/kiln/serve"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // TestGiteaAndGitLabPush: Gitea's push (GitHub headers, Gitea-shaped body) and GitLab's push hook, from the real
@@ -19,18 +20,20 @@ import (
 func TestGiteaAndGitLabPush(t *testing.T) {
 	k := startKiln(t)
 	reg := k.pushBase(t)
-	g := newGitServer(t, "")
+	g := gittest.NewServer(t, "")
 	df := "FROM " + reg + "/base/busybox:1\nCOPY v.txt /v.txt\n"
 	const secret = "forge-secret"
 
 	t.Run("gitea", func(t *testing.T) {
-		r, first := g.newRepo(t, "gitea/app.git", map[string]string{"Dockerfile": df, "v.txt": "gitea-1\n"})
-		createTask(t, k, "gitea-app", r.URL+"#main", secret)
-		second := r.commit(map[string]string{"v.txt": "gitea-2\n"})
+		r := gittest.NewRepo(t)
+		first := r.Commit(map[string]string{"Dockerfile": df, "v.txt": "gitea-1\n"})
+		url := g.Publish(r, "gitea/app.git", "main")
+		createTask(t, k, "gitea-app", url+"#main", secret)
+		second := r.Commit(map[string]string{"v.txt": "gitea-2\n"})
 		p := payload(t, "gitea/push.json")
 		p["ref"], p["before"], p["after"] = "refs/heads/main", first, second
 		repo := p["repository"].(map[string]any)
-		repo["clone_url"], repo["html_url"] = r.URL, strings.TrimSuffix(r.URL, ".git")
+		repo["clone_url"], repo["html_url"] = url, strings.TrimSuffix(url, ".git")
 		for _, c := range p["commits"].([]any) {
 			c.(map[string]any)["id"] = second
 		}
@@ -40,21 +43,23 @@ func TestGiteaAndGitLabPush(t *testing.T) {
 	})
 
 	t.Run("gitlab", func(t *testing.T) {
-		r, first := g.newRepo(t, "gitlab/app.git", map[string]string{"Dockerfile": df, "v.txt": "gitlab-1\n"})
-		createTask(t, k, "gitlab-app", r.URL+"#main", secret)
-		second := r.commit(map[string]string{"v.txt": "gitlab-2\n"})
+		r := gittest.NewRepo(t)
+		first := r.Commit(map[string]string{"Dockerfile": df, "v.txt": "gitlab-1\n"})
+		url := g.Publish(r, "gitlab/app.git", "main")
+		createTask(t, k, "gitlab-app", url+"#main", secret)
+		second := r.Commit(map[string]string{"v.txt": "gitlab-2\n"})
 		p := payload(t, "gitlab/push.json")
 		p["ref"], p["before"], p["after"], p["checkout_sha"] = "refs/heads/main", first, second, second
 		for _, key := range []string{"project", "repository"} {
 			if m, ok := p[key].(map[string]any); ok {
 				for _, f := range []string{"git_http_url", "url", "http_url"} {
 					if _, ok := m[f]; ok {
-						m[f] = r.URL
+						m[f] = url
 					}
 				}
 				for _, f := range []string{"web_url", "homepage"} {
 					if _, ok := m[f]; ok {
-						m[f] = strings.TrimSuffix(r.URL, ".git")
+						m[f] = strings.TrimSuffix(url, ".git")
 					}
 				}
 				m["default_branch"] = "main"
@@ -162,19 +167,21 @@ func (f *fakeGitHub) requests() []ghRequest {
 // (real, git http-backend) elsewhere.
 func TestGitHubIntegration(t *testing.T) {
 	fake := &fakeGitHub{}
-	g := newGitServer(t, "")
+	g := gittest.NewServer(t, "")
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			fake.ServeHTTP(w, r)
 			return
 		}
-		http.Redirect(w, r, g.url+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		http.Redirect(w, r, g.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 	}))
 	t.Cleanup(host.Close)
 	const public = "https://kiln.example.com"
 	k := startKiln(t, func(c *serve.Config) { c.PublicURL = public; c.GitHubAPIURL = host.URL + "/api/v3/" })
 
-	r, sha := g.newRepo(t, "acme/web.git", map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\n"})
+	r := gittest.NewRepo(t)
+	sha := r.Commit(map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\n"})
+	g.Publish(r, "acme/web.git", "main")
 	repoURL := host.URL + "/acme/web.git"
 	const token, secret = "ghp_integration", "integration-secret"
 	if out, errOut, code := k.cli(t, "task", "create", "web", "--context", repoURL+"#main", "-t", "web:{{.Run.Commit}}",
@@ -190,7 +197,6 @@ func TestGitHubIntegration(t *testing.T) {
 		t.Errorf("hook config = %v, want url %s/v1/webhooks/github, the secret, json", cfg, public)
 	}
 
-	_ = r
 	status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", repoURL, "main", sha, sha, nil))
 	ids := runsOf(answer)
 	if status != http.StatusAccepted || len(ids) != 1 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kilnbuild/kiln/trigger/api"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // runFile runs `kiln run -f acb.yaml` with files as the context and args before the context, and returns the
@@ -298,8 +299,9 @@ func logTime(t *testing.T, log, pattern string) time.Time {
 func TestTaskFileTask(t *testing.T) {
 	k := startKiln(t)
 	reg := k.pushBase(t)
-	g := newGitServer(t, "")
-	r, _ := g.newRepo(t, "team/steps.git", map[string]string{
+	g := gittest.NewServer(t, "")
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{
 		"Dockerfile": "FROM " + reg + "/base/busybox:1\nCOPY msg /msg\n",
 		"msg":        "from git\n",
 		"ci/acb.yaml": `version: v1.1.0
@@ -309,7 +311,8 @@ steps:
   - push: ["$Registry/steps/task:$ID"]
 `,
 	})
-	out, errOut, code := k.cli(t, "task", "create", "steps", "--context", r.URL+"#main", "-f", "ci/acb.yaml")
+	url := g.Publish(r, "team/steps.git", "main")
+	out, errOut, code := k.cli(t, "task", "create", "steps", "--context", url+"#main", "-f", "ci/acb.yaml")
 	if code != 0 {
 		t.Fatalf("kiln task create -f ci/acb.yaml = exit %d\n%s%s", code, out, errOut)
 	}
@@ -329,8 +332,10 @@ steps:
 		t.Errorf("run %s pushed %+v", run.ID, run.Images)
 	}
 
-	bad, _ := g.newRepo(t, "team/bad-steps.git", map[string]string{"acb.yaml": "steps:\n  - cmd: busybox true\n    privileged: true\n"})
-	out, errOut, code = k.cli(t, "task", "create", "bad", "--context", bad.URL+"#main", "-f", "acb.yaml")
+	bad := gittest.NewRepo(t)
+	bad.Commit(map[string]string{"acb.yaml": "steps:\n  - cmd: busybox true\n    privileged: true\n"})
+	badURL := g.Publish(bad, "team/bad-steps.git", "main")
+	out, errOut, code = k.cli(t, "task", "create", "bad", "--context", badURL+"#main", "-f", "acb.yaml")
 	if code == 0 || !strings.Contains(out+errOut, "privileged") || !strings.Contains(out+errOut, ":3") {
 		t.Errorf("kiln task create with a refused field = exit %d\n%s%s\nwant a refusal naming privileged on line 3", code, out, errOut)
 	}

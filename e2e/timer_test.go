@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kilnbuild/kiln/cmd/kiln/serve"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // TestTimersAcrossProcesses: two kiln serve processes share one NATS JetStream; each occurrence of a task's
@@ -20,9 +21,11 @@ func TestTimersAcrossProcesses(t *testing.T) {
 	k2 := startKiln(t, func(c *serve.Config) {
 		c.NATSURL, c.RegistryListen, c.DefaultRegistry, c.Workers = k1.NATSURL(), "", reg, 1
 	})
-	g := newGitServer(t, "")
-	r, _ := g.newRepo(t, "team/nightly.git", map[string]string{"Dockerfile": "FROM " + reg + "/base/busybox:1\nRUN echo nightly\n"})
-	out, errOut, code := k1.cli(t, "task", "create", "nightly", "--context", r.URL+"#main", "-t", "nightly:{{.Run.ID}}",
+	g := gittest.NewServer(t, "")
+	r := gittest.NewRepo(t)
+	r.Commit(map[string]string{"Dockerfile": "FROM " + reg + "/base/busybox:1\nRUN echo nightly\n"})
+	url := g.Publish(r, "team/nightly.git", "main")
+	out, errOut, code := k1.cli(t, "task", "create", "nightly", "--context", url+"#main", "-t", "nightly:{{.Run.ID}}",
 		"--schedule", "leap:0 0 29 2 *")
 	if code != 0 {
 		t.Fatalf("kiln task create --schedule = exit %d\n%s%s", code, out, errOut)

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // TestBuildFromURL: kiln build takes a git URL (#ref:subdir) or a tarball URL as its context, as az acr build
@@ -13,8 +15,10 @@ func TestBuildFromURL(t *testing.T) {
 	k := startKiln(t)
 	reg := k.pushBase(t)
 	df := "FROM " + reg + "/base/busybox:1\nCOPY v.txt /v.txt\n"
-	g := newGitServer(t, "")
-	r, first := g.newRepo(t, "team/mono.git", map[string]string{"svc/Dockerfile": df, "svc/v.txt": "from git\n", "README": "root\n"})
+	g := gittest.NewServer(t, "")
+	r := gittest.NewRepo(t)
+	first := r.Commit(map[string]string{"svc/Dockerfile": df, "svc/v.txt": "from git\n", "README": "root\n"})
+	url := g.Publish(r, "team/mono.git", "main")
 
 	tarball := gzipOf(t, tarOf(t, map[string]string{"Dockerfile": df, "v.txt": "from a tarball\n"}))
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -29,7 +33,7 @@ func TestBuildFromURL(t *testing.T) {
 	tests := []struct {
 		name, context, tag, want string
 	}{
-		{"git URL with ref and subdir", r.URL + "#main:svc", "fromgit:1", "from git\n"},
+		{"git URL with ref and subdir", url + "#main:svc", "fromgit:1", "from git\n"},
 		{"tarball URL", files.URL + "/ctx.tar.gz", "fromtar:1", "from a tarball\n"},
 	}
 	for _, tt := range tests {
@@ -45,7 +49,7 @@ func TestBuildFromURL(t *testing.T) {
 	}
 
 	t.Run("git URL records the resolved commit", func(t *testing.T) {
-		out, _, code := k.cli(t, "build", "--no-wait", "-t", "pinned:1", r.URL+"#main:svc")
+		out, _, code := k.cli(t, "build", "--no-wait", "-t", "pinned:1", url+"#main:svc")
 		m := queuedLine.FindStringSubmatch(out)
 		if code != 0 || m == nil {
 			t.Fatalf("kiln build --no-wait = exit %d:\n%s", code, out)

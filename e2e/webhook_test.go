@@ -18,6 +18,7 @@ import (
 
 	"github.com/kilnbuild/kiln/cmd/kiln/serve"
 	"github.com/kilnbuild/kiln/trigger/api"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // payload loads a real webhook body from trigger/webhook/testdata (copied unchanged from the senders' public
@@ -117,20 +118,22 @@ func secretFile(t *testing.T, secret string) string {
 func TestGitPush(t *testing.T) {
 	k := startKiln(t)
 	reg := k.pushBase(t)
-	g := newGitServer(t, "")
+	g := gittest.NewServer(t, "")
 	dockerfile := "FROM " + reg + "/base/busybox:1\nCOPY version.txt /version.txt\nRUN echo built-from-git >> /version.txt\n"
-	r, first := g.newRepo(t, "team/app.git", map[string]string{"Dockerfile": dockerfile, "version.txt": "1\n"})
+	r := gittest.NewRepo(t)
+	first := r.Commit(map[string]string{"Dockerfile": dockerfile, "version.txt": "1\n"})
+	url := g.Publish(r, "team/app.git", "main")
 	const secret = "It's a Secret to Everybody"
-	out, errOut, code := k.cli(t, "task", "create", "app", "--context", r.URL+"#main", "-t", "app:{{.Run.Commit}}",
+	out, errOut, code := k.cli(t, "task", "create", "app", "--context", url+"#main", "-t", "app:{{.Run.Commit}}",
 		"--webhook-secret-file", secretFile(t, secret))
 	if code != 0 {
 		t.Fatalf("kiln task create = exit %d\n%s%s", code, out, errOut)
 	}
 
-	second := r.commit(map[string]string{"version.txt": "2\n"})
-	third := r.commit(map[string]string{"version.txt": "3\n"}) // the branch has moved on past the push we deliver
+	second := r.Commit(map[string]string{"version.txt": "2\n"})
+	third := r.Commit(map[string]string{"version.txt": "3\n"}) // the branch has moved on past the push we deliver
 	delivery := guid()
-	status, answer := k.deliver(t, "push", delivery, secret, githubPush(t, "github/push.branch.json", r.URL, "main", first, second, []string{"version.txt"}))
+	status, answer := k.deliver(t, "push", delivery, secret, githubPush(t, "github/push.branch.json", url, "main", first, second, []string{"version.txt"}))
 	ids := runsOf(answer)
 	if status != http.StatusAccepted || len(ids) != 1 {
 		t.Fatalf("push delivery = %d %v, want 202 with one run", status, answer)
@@ -152,21 +155,21 @@ func TestGitPush(t *testing.T) {
 	}
 
 	t.Run("redelivery starts nothing", func(t *testing.T) {
-		status, answer := k.deliver(t, "push", delivery, secret, githubPush(t, "github/push.branch.json", r.URL, "main", first, second, []string{"version.txt"}))
+		status, answer := k.deliver(t, "push", delivery, secret, githubPush(t, "github/push.branch.json", url, "main", first, second, []string{"version.txt"}))
 		if status >= 300 || len(runsOf(answer)) != 0 {
 			t.Errorf("redelivery = %d %v, want a 2xx and no run", status, answer)
 		}
 	})
 	t.Run("bad signature", func(t *testing.T) {
 		for _, s := range []string{"", "not the secret"} {
-			status, answer := k.deliver(t, "push", guid(), s, githubPush(t, "github/push.branch.json", r.URL, "main", second, third, nil))
+			status, answer := k.deliver(t, "push", guid(), s, githubPush(t, "github/push.branch.json", url, "main", second, third, nil))
 			if status != http.StatusUnauthorized || len(runsOf(answer)) != 0 {
 				t.Errorf("delivery signed with %q = %d %v, want 401 and no run", s, status, answer)
 			}
 		}
 	})
 	t.Run("branch deleted", func(t *testing.T) {
-		body := githubPush(t, "github/push.delete.json", r.URL, "main", third, strings.Repeat("0", 40), nil)
+		body := githubPush(t, "github/push.delete.json", url, "main", third, strings.Repeat("0", 40), nil)
 		status, answer := k.deliver(t, "push", guid(), secret, body)
 		if status >= 300 || len(runsOf(answer)) != 0 {
 			t.Errorf("branch deletion = %d %v, want a 2xx and no run", status, answer)
@@ -202,17 +205,19 @@ func countTask(runs []*api.Run, task string) int {
 func TestPathFilterAndLatestOnly(t *testing.T) {
 	k := startKiln(t, func(c *serve.Config) { c.Workers = 1 })
 	reg := k.pushBase(t)
-	g := newGitServer(t, "")
+	g := gittest.NewServer(t, "")
 	df := "FROM " + reg + "/base/busybox:1\nCOPY app/ /app/\nRUN cat /app/n.txt && echo " + nonce() + " && sleep 2\n"
-	r, first := g.newRepo(t, "team/svc.git", map[string]string{"Dockerfile": df, "app/n.txt": "0\n", "docs/README.md": "docs\n"})
+	r := gittest.NewRepo(t)
+	first := r.Commit(map[string]string{"Dockerfile": df, "app/n.txt": "0\n", "docs/README.md": "docs\n"})
+	url := g.Publish(r, "team/svc.git", "main")
 	const secret = "s3cret"
-	if out, errOut, code := k.cli(t, "task", "create", "svc", "--context", r.URL, "-t", "svc:{{.Run.ID}}",
+	if out, errOut, code := k.cli(t, "task", "create", "svc", "--context", url, "-t", "svc:{{.Run.ID}}",
 		"--path-filter", "app/**", "--path-filter", "Dockerfile", "--webhook-secret-file", secretFile(t, secret)); code != 0 {
 		t.Fatalf("kiln task create = exit %d\n%s%s", code, out, errOut)
 	}
 
-	docs := r.commit(map[string]string{"docs/README.md": "more docs\n"})
-	status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", r.URL, "main", first, docs, []string{"docs/README.md"}))
+	docs := r.Commit(map[string]string{"docs/README.md": "more docs\n"})
+	status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", url, "main", first, docs, []string{"docs/README.md"}))
 	if status >= 300 || len(runsOf(answer)) != 0 {
 		t.Fatalf("push touching only docs/ = %d %v, want no run", status, answer)
 	}
@@ -220,8 +225,8 @@ func TestPathFilterAndLatestOnly(t *testing.T) {
 	var ids []string
 	prev := docs
 	for i := 1; i <= 5; i++ {
-		sha := r.commit(map[string]string{"app/n.txt": fmt.Sprintf("%d\n", i)})
-		status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", r.URL, "main", prev, sha, []string{"app/n.txt"}))
+		sha := r.Commit(map[string]string{"app/n.txt": fmt.Sprintf("%d\n", i)})
+		status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", url, "main", prev, sha, []string{"app/n.txt"}))
 		if got := runsOf(answer); status != http.StatusAccepted || len(got) != 1 {
 			t.Fatalf("push %d = %d %v, want one run", i, status, answer)
 		}
@@ -255,8 +260,10 @@ func TestPathFilterAndLatestOnly(t *testing.T) {
 func TestPrivateRepository(t *testing.T) {
 	k := startKiln(t)
 	const token, secret = "ghp_test-token-never-shown", "hook-secret"
-	g := newGitServer(t, token)
-	r, sha := g.newRepo(t, "private/app.git", map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\n"})
+	g := gittest.NewServer(t, token)
+	r := gittest.NewRepo(t)
+	sha := r.Commit(map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\n"})
+	url := g.Publish(r, "private/app.git", "main")
 
 	tests := []struct {
 		name       string
@@ -270,14 +277,14 @@ func TestPrivateRepository(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := fmt.Sprintf("private%d", i)
-			args := []string{"task", "create", name, "--context", r.URL + "#main", "-t", name + ":1", "--webhook-secret-file", secretFile(t, secret)}
+			args := []string{"task", "create", name, "--context", url + "#main", "-t", name + ":1", "--webhook-secret-file", secretFile(t, secret)}
 			if tt.token != "" {
 				args = append(args, "--git-token-file", secretFile(t, tt.token))
 			}
 			if out, errOut, code := k.cli(t, args...); code != 0 {
 				t.Fatalf("kiln task create = exit %d\n%s%s", code, out, errOut)
 			}
-			status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", r.URL, "main", sha, sha, nil))
+			status, answer := k.deliver(t, "push", guid(), secret, githubPush(t, "github/push.branch.json", url, "main", sha, sha, nil))
 			ids := runsOf(answer)
 			if status != http.StatusAccepted || len(ids) == 0 {
 				t.Fatalf("push delivery = %d %v, want runs", status, answer)

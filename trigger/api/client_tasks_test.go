@@ -6,18 +6,19 @@ import (
 	"testing"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 func TestClientTasks(t *testing.T) {
-	g := newGitServer(t, "tok")
-	repo := g.newRepo(t, "acme/app.git", "main")
+	g := gittest.NewServer(t, "tok")
+	repo := g.PublishRefs(t, "acme/app.git", "main")
 	hooks := &hookRecorder{}
 	e := newEnv(t, Config{DefaultRegistry: "registry.local", Token: "kiln-token", Hooks: hooks})
 	c := NewClient(e.url, "kiln-token")
 	ctx := t.Context()
 
 	no := false
-	created, err := c.CreateTask(ctx, Task{Name: "app", Context: repo.url + "#dev", Tags: []string{"app:{{.Run.Commit}}"},
+	created, err := c.CreateTask(ctx, Task{Name: "app", Context: repo.URL + "#dev", Tags: []string{"app:{{.Run.Commit}}"},
 		PullRequestTrigger: &no, GitToken: "tok"})
 	if err != nil {
 		t.Fatalf("CreateTask: %v", err)
@@ -26,14 +27,14 @@ func TestClientTasks(t *testing.T) {
 		created.GitHubHookID != 101 || created.CreatedAt == nil {
 		t.Errorf("CreateTask = %+v, want the saved task with defaults, its hook and no secret", created)
 	}
-	if _, err := c.CreateTask(ctx, Task{Name: "app", Context: repo.url}); proto.ErrorCode(err) != proto.Conflict {
+	if _, err := c.CreateTask(ctx, Task{Name: "app", Context: repo.URL}); proto.ErrorCode(err) != proto.Conflict {
 		t.Errorf("CreateTask of a name taken: error = %v, want %q", err, proto.Conflict)
 	}
 
 	target := "final"
 	tags := []string{}
 	updated, err := c.UpdateTask(ctx, "app", TaskPatch{Target: &target, Tags: &tags})
-	if err != nil || updated.Target != "final" || len(updated.Tags) != 0 || updated.Context != repo.url+"#dev" {
+	if err != nil || updated.Target != "final" || len(updated.Tags) != 0 || updated.Context != repo.URL+"#dev" {
 		t.Errorf("UpdateTask(target, no tags) = %+v, %v; want those changed and the context kept", updated, err)
 	}
 	got, err := c.Task(ctx, "app")
@@ -49,8 +50,8 @@ func TestClientTasks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunTask(app): %v", err)
 	}
-	if run.Status != "Queued" || run.TaskName != "app" || run.Git == nil || run.Git.Commit != repo.dev {
-		t.Errorf("RunTask(app) = %+v, want a queued run of app at %s", run, repo.dev)
+	if run.Status != "Queued" || run.TaskName != "app" || run.Git == nil || run.Git.Commit != repo.Dev {
+		t.Errorf("RunTask(app) = %+v, want a queued run of app at %s", run, repo.Dev)
 	}
 	if _, err := c.RunTask(ctx, "nope"); proto.ErrorCode(err) != proto.NotFound {
 		t.Errorf("RunTask(nope) error = %v, want %q", err, proto.NotFound)
@@ -71,18 +72,18 @@ func TestClientTasks(t *testing.T) {
 }
 
 func TestClientSubmitContextURL(t *testing.T) {
-	g := newGitServer(t, "tok")
-	repo := g.newRepo(t, "acme/app.git", "main")
+	g := gittest.NewServer(t, "tok")
+	repo := g.PublishRefs(t, "acme/app.git", "main")
 	e := newEnv(t, Config{DefaultRegistry: "registry.local"})
 	c := NewClient(e.url, "")
 	ctx := t.Context()
 
-	run, err := c.SubmitRun(ctx, BuildRequest{Context: repo.url + "#main:sub", Tags: []string{"app:{{.Run.Commit}}"}}, nil)
+	run, err := c.SubmitRun(ctx, BuildRequest{Context: repo.URL + "#main:sub", Tags: []string{"app:{{.Run.Commit}}"}}, nil)
 	if err != nil {
 		t.Fatalf("SubmitRun(git URL): %v", err)
 	}
-	if want := []string{"registry.local/app:" + repo.main}; !slices.Equal(run.Request.Tags, want) ||
-		run.Request.Context != repo.url+"#refs/heads/main:sub" {
+	if want := []string{"registry.local/app:" + repo.Main}; !slices.Equal(run.Request.Tags, want) ||
+		run.Request.Context != repo.URL+"#refs/heads/main:sub" {
 		t.Errorf("SubmitRun(git URL) = %+v, want tags %q and the context resolved", run.Request, want)
 	}
 	run, err = c.SubmitRun(ctx, BuildRequest{Context: "https://files.example/ctx.tar.gz"}, nil)
@@ -96,7 +97,7 @@ func TestClientSubmitContextURL(t *testing.T) {
 		body bool
 		want string
 	}{
-		{"both", BuildRequest{Context: repo.url}, true, "not both"},
+		{"both", BuildRequest{Context: repo.URL}, true, "not both"},
 		{"neither", BuildRequest{}, false, "needs a context URL or a context archive"},
 	}
 	for _, tt := range tests {

@@ -9,6 +9,7 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // submitURL submits request as a plain JSON body, or when multipart is set as the one part of a multipart
@@ -22,8 +23,8 @@ func (e *testEnv) submitURL(t *testing.T, request string, multipart bool) (int, 
 }
 
 func TestSubmitContextURL(t *testing.T) {
-	g := newGitServer(t, "tok")
-	repo := g.newRepo(t, "acme/app.git", "main")
+	g := gittest.NewServer(t, "tok")
+	repo := g.PublishRefs(t, "acme/app.git", "main")
 	e := newEnv(t, Config{DefaultRegistry: "registry.local"})
 	// A git context gives the tag templates its commit and branch; a tarball has neither.
 	const gitTags = `["app:{{.Run.Commit}}","app:b-{{.Run.Branch}}"]`
@@ -37,22 +38,22 @@ func TestSubmitContextURL(t *testing.T) {
 		shown     string // the request's context in the answer
 	}{
 		{
-			name: "git branch and subdir", context: repo.url + "#dev:docker", multipart: true, templates: gitTags,
-			tags:  []string{"registry.local/app:" + repo.dev, "registry.local/app:b-dev"},
-			spec:  &proto.BuildSpec{Git: &proto.GitContext{Url: repo.url, Ref: "refs/heads/dev", Commit: repo.dev, Subdir: "docker"}},
-			shown: repo.url + "#refs/heads/dev:docker",
+			name: "git branch and subdir", context: repo.URL + "#dev:docker", multipart: true, templates: gitTags,
+			tags:  []string{"registry.local/app:" + repo.Dev, "registry.local/app:b-dev"},
+			spec:  &proto.BuildSpec{Git: &proto.GitContext{Url: repo.URL, Ref: "refs/heads/dev", Commit: repo.Dev, Subdir: "docker"}},
+			shown: repo.URL + "#refs/heads/dev:docker",
 		},
 		{
-			name: "git default branch", context: repo.url, templates: gitTags,
-			tags:  []string{"registry.local/app:" + repo.main, "registry.local/app:b-main"},
-			spec:  &proto.BuildSpec{Git: &proto.GitContext{Url: repo.url, Ref: "refs/heads/main", Commit: repo.main}},
-			shown: repo.url + "#refs/heads/main",
+			name: "git default branch", context: repo.URL, templates: gitTags,
+			tags:  []string{"registry.local/app:" + repo.Main, "registry.local/app:b-main"},
+			spec:  &proto.BuildSpec{Git: &proto.GitContext{Url: repo.URL, Ref: "refs/heads/main", Commit: repo.Main}},
+			shown: repo.URL + "#refs/heads/main",
 		},
 		{
-			name: "git tag", context: repo.url + "#v1", templates: gitTags,
-			tags:  []string{"registry.local/app:" + repo.release, "registry.local/app:b-v1"},
-			spec:  &proto.BuildSpec{Git: &proto.GitContext{Url: repo.url, Ref: "refs/tags/v1", Commit: repo.release}},
-			shown: repo.url + "#refs/tags/v1",
+			name: "git tag", context: repo.URL + "#v1", templates: gitTags,
+			tags:  []string{"registry.local/app:" + repo.Release, "registry.local/app:b-v1"},
+			spec:  &proto.BuildSpec{Git: &proto.GitContext{Url: repo.URL, Ref: "refs/tags/v1", Commit: repo.Release}},
+			shown: repo.URL + "#refs/tags/v1",
 		},
 		{
 			name: "tarball", context: "https://files.example/ctx.tar.gz?sig=abc",
@@ -107,9 +108,9 @@ func TestSubmitContextURL(t *testing.T) {
 }
 
 func TestSubmitContextURLRefused(t *testing.T) {
-	g := newGitServer(t, "tok")
-	repo := g.newRepo(t, "acme/app.git", "main")
-	priv := g.newRepo(t, "private/app.git", "main")
+	g := gittest.NewServer(t, "tok")
+	repo := g.PublishRefs(t, "acme/app.git", "main")
+	priv := g.PublishRefs(t, "private/app.git", "main")
 	e := newEnv(t, Config{DefaultRegistry: "registry.local"})
 	good := simpleContext(t)
 	tests := []struct {
@@ -119,16 +120,16 @@ func TestSubmitContextURLRefused(t *testing.T) {
 		want string // in the message
 	}{
 		{"URL and context part", func(t *testing.T) (int, []byte) {
-			return e.submit(t, formPart{"request", []byte(`{"context":"` + repo.url + `"}`)}, formPart{"context", good})
+			return e.submit(t, formPart{"request", []byte(`{"context":"` + repo.URL + `"}`)}, formPart{"context", good})
 		}, proto.Invalid, `both a context URL and a "context" part`},
 		{"JSON without a URL", func(t *testing.T) (int, []byte) {
 			return e.submitURL(t, `{"tags":["app:1"]}`, false)
 		}, proto.Invalid, `needs "context"`},
 		{"unknown branch", func(t *testing.T) (int, []byte) {
-			return e.submitURL(t, `{"context":"`+repo.url+`#nope"}`, false)
+			return e.submitURL(t, `{"context":"`+repo.URL+`#nope"}`, false)
 		}, proto.Invalid, `no branch or tag "nope"`},
 		{"private repository", func(t *testing.T) (int, []byte) {
-			return e.submitURL(t, `{"context":"`+priv.url+`"}`, false)
+			return e.submitURL(t, `{"context":"`+priv.URL+`"}`, false)
 		}, proto.Invalid, "authentication required"},
 		{"credentials in a git URL", func(t *testing.T) (int, []byte) {
 			return e.submitURL(t, `{"context":"https://u:p@github.com/acme/app.git"}`, false)

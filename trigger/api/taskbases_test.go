@@ -3,50 +3,14 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/trigger/basedeps"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
-
-// branchFiles are the files one commit on a branch writes.
-type branchFiles struct {
-	branch string
-	files  map[string]string
-}
-
-// filesRepo creates the bare repository name with one commit per element of commits, each on its branch
-// (created from the previous one when new), HEAD on the first branch, and returns its URL and each branch's
-// head.
-func (g *gitServer) filesRepo(t *testing.T, name string, commits ...branchFiles) (string, map[string]string) {
-	t.Helper()
-	work := t.TempDir()
-	runGit(t, work, "init", "--quiet", "--initial-branch="+commits[0].branch)
-	heads := make(map[string]string)
-	for _, c := range commits {
-		runGit(t, work, "checkout", "--quiet", "-B", c.branch)
-		for file, content := range c.files {
-			p := filepath.Join(work, file)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			runGit(t, work, "add", file)
-		}
-		runGit(t, work, "commit", "--quiet", "-m", "change on "+c.branch)
-		heads[c.branch] = runGit(t, work, "rev-parse", "HEAD")
-	}
-	bare := filepath.Join(g.root, name)
-	runGit(t, "", "clone", "--quiet", "--bare", work, bare)
-	runGit(t, bare, "symbolic-ref", "HEAD", "refs/heads/"+commits[0].branch)
-	return g.url + "/" + name, heads
-}
 
 // multiStage builds on golang (ARG-expanded) and on a runtime base that a build arg can change.
 const multiStage = `ARG GO=1.25
@@ -60,11 +24,14 @@ COPY --from=build /app /app
 `
 
 func TestCreateTaskReadsBases(t *testing.T) {
-	g := newGitServer(t, "tok")
-	url, heads := g.filesRepo(t, "acme/app.git",
-		branchFiles{"main", map[string]string{"docker/Dockerfile": multiStage, "README": "no Dockerfile at the root\n"}},
-		branchFiles{"broken", map[string]string{"docker/Dockerfile": "FROM alpine\nRUNN true\n"}},
-		branchFiles{"arch", map[string]string{"docker/Dockerfile": "FROM example.com/base-${TARGETARCH}:1\n"}})
+	g := gittest.NewServer(t, "tok")
+	w := gittest.NewRepo(t)
+	main := w.Commit(map[string]string{"docker/Dockerfile": multiStage, "README": "no Dockerfile at the root\n"})
+	w.Git("checkout", "--quiet", "-b", "broken")
+	broken := w.Commit(map[string]string{"docker/Dockerfile": "FROM alpine\nRUNN true\n"})
+	w.Git("checkout", "--quiet", "-b", "arch")
+	arch := w.Commit(map[string]string{"docker/Dockerfile": "FROM example.com/base-${TARGETARCH}:1\n"})
+	url := g.Publish(w, "acme/app.git", "main")
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	e := newEnv(t, Config{ReadBases: basedeps.ForTask})
@@ -82,20 +49,20 @@ func TestCreateTaskReadsBases(t *testing.T) {
 			body:   `"context":"` + url + `#main:docker"`,
 			status: 201,
 			bases:  []TaskBase{golang, {Reference: "gcr.io/distroless/static:nonroot", Runtime: true, Stage: "2"}},
-			commit: heads["main"],
+			commit: main,
 		},
 		{
 			name:   "build arg and target",
 			body:   `"context":"` + url + `#main:docker","buildArgs":{"GO":"1.26","RUNTIME":"alpine:3"},"target":"test"`,
 			status: 201,
 			bases:  []TaskBase{{Reference: "index.docker.io/library/golang:1.26", Runtime: true, Stage: "build"}},
-			commit: heads["main"],
+			commit: main,
 		},
 		{
 			name:   "a Dockerfile that does not parse is refused",
 			body:   `"context":"` + url + `#broken:docker"`,
 			status: 400,
-			want:   "docker/Dockerfile at commit " + heads["broken"][:12] + ": parsing Dockerfile: dockerfile parse error on line 2",
+			want:   "docker/Dockerfile at commit " + broken[:12] + ": parsing Dockerfile: dockerfile parse error on line 2",
 		},
 		{
 			name:   "an unknown target is refused",
@@ -107,15 +74,15 @@ func TestCreateTaskReadsBases(t *testing.T) {
 			name:   "bases known only when building",
 			body:   `"context":"` + url + `#arch:docker"`,
 			status: 201,
-			commit: heads["arch"],
+			commit: arch,
 			want:   "TARGETARCH, which is known only when building",
 		},
 		{
 			name:   "no Dockerfile",
 			body:   `"context":"` + url + `#main"`,
 			status: 201,
-			commit: heads["main"],
-			want:   "there is no Dockerfile at commit " + heads["main"],
+			commit: main,
+			want:   "there is no Dockerfile at commit " + main,
 		},
 		{
 			name:   "an unreachable repository",
@@ -154,10 +121,12 @@ func TestCreateTaskReadsBases(t *testing.T) {
 }
 
 func TestUpdateTaskReadsBases(t *testing.T) {
-	g := newGitServer(t, "tok")
-	url, heads := g.filesRepo(t, "acme/app.git",
-		branchFiles{"main", map[string]string{"Dockerfile": "FROM alpine:3.20\n"}},
-		branchFiles{"dev", map[string]string{"Dockerfile": multiStage}})
+	g := gittest.NewServer(t, "tok")
+	w := gittest.NewRepo(t)
+	main := w.Commit(map[string]string{"Dockerfile": "FROM alpine:3.20\n"})
+	w.Git("checkout", "--quiet", "-b", "dev")
+	dev := w.Commit(map[string]string{"Dockerfile": multiStage})
+	url := g.Publish(w, "acme/app.git", "main")
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	e := newEnv(t, Config{ReadBases: basedeps.ForTask})
@@ -175,12 +144,12 @@ func TestUpdateTaskReadsBases(t *testing.T) {
 	}{
 		{"another branch", `{"context":"` + url + `#dev"}`, 200, []TaskBase{
 			golang, {Reference: "gcr.io/distroless/static:nonroot", Runtime: true, Stage: "2"},
-		}, heads["dev"], ""},
-		{"build args", `{"buildArgs":{"RUNTIME":"alpine:3.20"},"target":""}`, 200, withAlpine, heads["dev"], ""},
-		{"an unknown target changes nothing", `{"target":"nope","timeout":60}`, 400, withAlpine, heads["dev"], ""},
-		{"a change elsewhere keeps the bases", `{"timeout":60}`, 200, withAlpine, heads["dev"], ""},
+		}, dev, ""},
+		{"build args", `{"buildArgs":{"RUNTIME":"alpine:3.20"},"target":""}`, 200, withAlpine, dev, ""},
+		{"an unknown target changes nothing", `{"target":"nope","timeout":60}`, 400, withAlpine, dev, ""},
+		{"a change elsewhere keeps the bases", `{"timeout":60}`, 200, withAlpine, dev, ""},
 		{"an unreachable repository clears them", `{"context":"` + closed.URL + `/app.git"}`, 200, nil, "", closed.URL},
-		{"back to main", `{"context":"` + url + `"}`, 200, alpine, heads["main"], ""},
+		{"back to main", `{"context":"` + url + `"}`, 200, alpine, main, ""},
 	}
 	for _, s := range steps {
 		status, body := e.taskCall(t, "PATCH", "/v1/tasks/app", s.patch, nil)

@@ -10,6 +10,7 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // lastRunRequested returns the run ID of the newest RunRequested on the runs stream.
@@ -35,9 +36,9 @@ func (e *testEnv) lastRunRequested(t *testing.T) string {
 
 func TestRunTask(t *testing.T) {
 	const token = "ghp_taskToken"
-	g := newGitServer(t, token)
-	pub := g.newRepo(t, "acme/app.git", "main")
-	priv := g.newRepo(t, "private/app.git", "main")
+	g := gittest.NewServer(t, token)
+	pub := g.PublishRefs(t, "acme/app.git", "main")
+	priv := g.PublishRefs(t, "private/app.git", "main")
 	e := newEnv(t, Config{DefaultRegistry: "registry.local"})
 
 	tests := []struct {
@@ -48,21 +49,21 @@ func TestRunTask(t *testing.T) {
 	}{
 		{
 			name: "branch and subdir",
-			task: `{"name":"dev","context":"` + pub.url + `#dev:docker/app","dockerfile":"ci/Dockerfile",
+			task: `{"name":"dev","context":"` + pub.URL + `#dev:docker/app","dockerfile":"ci/Dockerfile",
 				"tags":["app:{{.Run.Commit}}","{{.Run.TaskName}}:{{.Run.Branch}}-{{.Run.ID}}-{{.Run.TriggeredBy}}"],
 				"buildArgs":{"A":"1"},"target":"final","platform":"linux/arm64","timeout":120,"push":false}`,
-			ref: "refs/heads/dev", commit: pub.dev, branch: "dev", repo: pub.url, subdir: "docker/app",
+			ref: "refs/heads/dev", commit: pub.Dev, branch: "dev", repo: pub.URL, subdir: "docker/app",
 		},
 		{
 			name: "default branch",
-			task: `{"name":"default","context":"` + pub.url + `","tags":["app:{{.Run.Commit}}","{{.Run.TaskName}}:{{.Run.Branch}}-{{.Run.ID}}-{{.Run.TriggeredBy}}"]}`,
-			ref:  "refs/heads/main", commit: pub.main, branch: "main", repo: pub.url,
+			task: `{"name":"default","context":"` + pub.URL + `","tags":["app:{{.Run.Commit}}","{{.Run.TaskName}}:{{.Run.Branch}}-{{.Run.ID}}-{{.Run.TriggeredBy}}"]}`,
+			ref:  "refs/heads/main", commit: pub.Main, branch: "main", repo: pub.URL,
 		},
 		{
 			name: "private repository with the task's token",
-			task: `{"name":"private","context":"` + priv.url + `#main","gitToken":"` + token + `",
+			task: `{"name":"private","context":"` + priv.URL + `#main","gitToken":"` + token + `",
 				"tags":["app:{{.Run.Commit}}","{{.Run.TaskName}}:{{.Run.Branch}}-{{.Run.ID}}-{{.Run.TriggeredBy}}"]}`,
-			ref: "refs/heads/main", commit: priv.main, branch: "main", repo: priv.url,
+			ref: "refs/heads/main", commit: priv.Main, branch: "main", repo: priv.URL,
 		},
 	}
 	for _, tt := range tests {
@@ -113,20 +114,20 @@ func TestRunTask(t *testing.T) {
 
 func TestRunTaskRefused(t *testing.T) {
 	const token = "ghp_taskToken"
-	g := newGitServer(t, token)
-	pub := g.newRepo(t, "acme/app.git", "main")
-	priv := g.newRepo(t, "private/app.git", "main")
+	g := gittest.NewServer(t, token)
+	pub := g.PublishRefs(t, "acme/app.git", "main")
+	priv := g.PublishRefs(t, "private/app.git", "main")
 	e := newEnv(t, Config{DefaultRegistry: "registry.local"})
 	tests := []struct {
 		name, task string
 		status     int
 		want       string
 	}{
-		{"unknown branch", `{"name":"nobranch","context":"` + pub.url + `#nope"}`, 400, `no branch or tag "nope"`},
-		{"private without token", `{"name":"notoken","context":"` + priv.url + `"}`, 400, "authentication required"},
-		{"wrong token", `{"name":"wrongtoken","context":"` + priv.url + `","gitToken":"ghp_wrongToken"}`, 400, "authentication required"},
-		{"no repository", `{"name":"norepo","context":"` + g.url + `/acme/gone.git"}`, 400, "repository not found"},
-		{"branch not a tag", `{"name":"badtag","context":"` + pub.url + `#feature/x","tags":["app:{{.Run.Branch}}"]}`, 400, `tag "app:{{.Run.Branch}}" is not a valid image reference`},
+		{"unknown branch", `{"name":"nobranch","context":"` + pub.URL + `#nope"}`, 400, `no branch or tag "nope"`},
+		{"private without token", `{"name":"notoken","context":"` + priv.URL + `"}`, 400, "authentication required"},
+		{"wrong token", `{"name":"wrongtoken","context":"` + priv.URL + `","gitToken":"ghp_wrongToken"}`, 400, "authentication required"},
+		{"no repository", `{"name":"norepo","context":"` + g.URL + `/acme/gone.git"}`, 400, "repository not found"},
+		{"branch not a tag", `{"name":"badtag","context":"` + pub.URL + `#feature/x","tags":["app:{{.Run.Branch}}"]}`, 400, `tag "app:{{.Run.Branch}}" is not a valid image reference`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 // multiStage is a Dockerfile with ARG-expanded FROMs, a stage built on another, and stages read with COPY --from.
@@ -29,13 +30,14 @@ COPY --from=release /app /app
 
 func TestForTask(t *testing.T) {
 	const token = "ghp_basedepsToken"
-	g := newGitServer(t, token)
-	w := newWorkRepo(t)
-	main := w.commit(t, "main", map[string]string{"docker/ci.Dockerfile": multiStage, "Dockerfile": "FROM alpine\n"})
-	runGit(t, w.dir, "tag", "-a", "v1", "-m", "release 1")
-	dev := w.commit(t, "dev", map[string]string{"Dockerfile": "FROM --platform=linux/arm64 debian:12\n"})
-	app := g.publish(t, w, "acme/app.git", "dev")
-	private := g.publish(t, w, "private/app.git", "main")
+	g := gittest.NewServer(t, token)
+	w := gittest.NewRepo(t)
+	main := w.Commit(map[string]string{"docker/ci.Dockerfile": multiStage, "Dockerfile": "FROM alpine\n"})
+	w.Git("tag", "-a", "v1", "-m", "release 1")
+	w.Git("checkout", "--quiet", "-b", "dev")
+	dev := w.Commit(map[string]string{"Dockerfile": "FROM --platform=linux/arm64 debian:12\n"})
+	app := g.Publish(w, "acme/app.git", "dev")
+	private := g.Publish(w, "private/app.git", "main")
 
 	golang := func(version, stage string) *proto.BaseDependency {
 		return &proto.BaseDependency{Reference: "index.docker.io/library/golang:" + version, Stage: stage}
@@ -103,13 +105,14 @@ func TestForTask(t *testing.T) {
 
 func TestForTaskErrors(t *testing.T) {
 	const token = "ghp_basedepsToken"
-	g := newGitServer(t, token)
-	w := newWorkRepo(t)
-	main := w.commit(t, "main", map[string]string{"Dockerfile": "FROM alpine\nRUNN true\n", "sub/README": "no Dockerfile here\n",
+	g := gittest.NewServer(t, token)
+	w := gittest.NewRepo(t)
+	main := w.Commit(map[string]string{"Dockerfile": "FROM alpine\nRUNN true\n", "sub/README": "no Dockerfile here\n",
 		"good/Dockerfile": "FROM alpine AS build\n"})
-	arch := w.commit(t, "arch", map[string]string{"Dockerfile": "FROM example.com/base-$TARGETARCH:1\n"})
-	app := g.publish(t, w, "acme/app.git", "main")
-	private := g.publish(t, w, "private/app.git", "main")
+	w.Git("checkout", "--quiet", "-b", "arch")
+	arch := w.Commit(map[string]string{"Dockerfile": "FROM example.com/base-$TARGETARCH:1\n"})
+	app := g.Publish(w, "acme/app.git", "main")
+	private := g.Publish(w, "private/app.git", "main")
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
@@ -135,7 +138,7 @@ func TestForTaskErrors(t *testing.T) {
 			[]string{"sub at commit", "not a regular file"}, main},
 		{"unknown branch", &proto.Task{Source: &proto.GitContext{Url: app, Ref: "nope"}}, proto.Invalid, false,
 			[]string{`no branch or tag "nope"`}, ""},
-		{"no repository", &proto.Task{Source: &proto.GitContext{Url: g.url + "/acme/missing.git"}}, proto.Invalid, false,
+		{"no repository", &proto.Task{Source: &proto.GitContext{Url: g.URL + "/acme/missing.git"}}, proto.Invalid, false,
 			[]string{"repository not found"}, ""},
 		{"private with a wrong token", &proto.Task{Source: &proto.GitContext{Url: private}, GitToken: "ghp_wrongToken"},
 			proto.Invalid, false, []string{"needs a git token"}, ""},

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 func TestForTaskFile(t *testing.T) {
-	g := newGitServer(t, "")
-	w := newWorkRepo(t)
-	w.commit(t, "main", map[string]string{
+	g := gittest.NewServer(t, "")
+	w := gittest.NewRepo(t)
+	w.Commit(map[string]string{
 		"ci/acb.yaml": `version: v1.1.0
 steps:
   - id: api
@@ -23,7 +24,7 @@ steps:
 		"ci/api.Dockerfile": "ARG V=1\nFROM registry.example/api-base:${V}\n",
 		"ci/web/Dockerfile": "FROM registry.example/node:22 AS build\nFROM registry.example/nginx:1 AS final\nCOPY --from=build /a /a\nFROM registry.example/debug:1\n",
 	})
-	url := g.publish(t, w, "acme/app.git", "main")
+	url := g.Publish(w, "acme/app.git", "main")
 	task := &proto.Task{Source: &proto.GitContext{Url: url, Ref: "main", Subdir: "ci"}, Dockerfile: "acb.yaml",
 		Values: map[string]string{"v": "3"}}
 	deps, _, err := ForTask(t.Context(), task)
@@ -40,13 +41,13 @@ steps:
 	}
 
 	// A step whose Dockerfile is not in the commit is an error of its own kind; a refused field is a DockerfileError.
-	w.commit(t, "main", map[string]string{"ci/acb.yaml": "steps:\n  - build: -t x:1 -f missing.Dockerfile .\n"})
-	task.Source.Url = g.publish(t, w, "acme/missing.git", "main")
+	w.Commit(map[string]string{"ci/acb.yaml": "steps:\n  - build: -t x:1 -f missing.Dockerfile .\n"})
+	task.Source.Url = g.Publish(w, "acme/missing.git", "main")
 	if _, _, err := ForTask(t.Context(), task); proto.ErrorCode(err) != proto.NotFound {
 		t.Errorf("ForTask() of a step without its Dockerfile = %v, want NotFound", err)
 	}
-	w.commit(t, "main", map[string]string{"ci/acb.yaml": "steps:\n  - cmd: busybox true\n    privileged: true\n"})
-	task.Source.Url = g.publish(t, w, "acme/refused.git", "main")
+	w.Commit(map[string]string{"ci/acb.yaml": "steps:\n  - cmd: busybox true\n    privileged: true\n"})
+	task.Source.Url = g.Publish(w, "acme/refused.git", "main")
 	var dfe *DockerfileError
 	if _, _, err := ForTask(t.Context(), task); !errors.As(err, &dfe) {
 		t.Errorf("ForTask() of a refused task file = %v, want a DockerfileError", err)

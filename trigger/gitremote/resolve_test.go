@@ -11,27 +11,28 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/gittest"
 )
 
 func TestResolve(t *testing.T) {
 	const token = "ghp_s3cretToken"
-	g := newGitServer(t, token)
-	pub := g.newRepo(t, "acme/app.git", "dev")
-	priv := g.newRepo(t, "private/app.git", "main")
+	g := gittest.NewServer(t, token)
+	pub := g.PublishRefs(t, "acme/app.git", "dev")
+	priv := g.PublishRefs(t, "private/app.git", "main")
 
 	tests := []struct {
 		name, url, ref, token string
 		commit, fullRef       string
 	}{
-		{"branch", pub.url, "main", "", pub.main, "refs/heads/main"},
-		{"other branch", pub.url, "dev", "", pub.dev, "refs/heads/dev"},
-		{"full ref", pub.url, "refs/heads/main", "", pub.main, "refs/heads/main"},
-		{"default branch", pub.url, "", "", pub.dev, "refs/heads/dev"},
-		{"annotated tag, peeled", pub.url, "v1", "", pub.release, "refs/tags/v1"},
-		{"lightweight tag", pub.url, "light", "", pub.release, "refs/tags/light"},
-		{"private with token", priv.url, "main", token, priv.main, "refs/heads/main"},
-		{"private default branch", priv.url, "", token, priv.main, "refs/heads/main"},
-		{"token a public repository ignores", pub.url, "main", token, pub.main, "refs/heads/main"},
+		{"branch", pub.URL, "main", "", pub.Main, "refs/heads/main"},
+		{"other branch", pub.URL, "dev", "", pub.Dev, "refs/heads/dev"},
+		{"full ref", pub.URL, "refs/heads/main", "", pub.Main, "refs/heads/main"},
+		{"default branch", pub.URL, "", "", pub.Dev, "refs/heads/dev"},
+		{"annotated tag, peeled", pub.URL, "v1", "", pub.Release, "refs/tags/v1"},
+		{"lightweight tag", pub.URL, "light", "", pub.Release, "refs/tags/light"},
+		{"private with token", priv.URL, "main", token, priv.Main, "refs/heads/main"},
+		{"private default branch", priv.URL, "", token, priv.Main, "refs/heads/main"},
+		{"token a public repository ignores", pub.URL, "main", token, pub.Main, "refs/heads/main"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,9 +46,9 @@ func TestResolve(t *testing.T) {
 
 func TestResolveErrors(t *testing.T) {
 	const token = "ghp_s3cretToken"
-	g := newGitServer(t, token)
-	pub := g.newRepo(t, "acme/app.git", "main")
-	priv := g.newRepo(t, "private/app.git", "main")
+	g := gittest.NewServer(t, token)
+	pub := g.PublishRefs(t, "acme/app.git", "main")
+	priv := g.PublishRefs(t, "private/app.git", "main")
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "upstream down", http.StatusBadGateway)
 	}))
@@ -64,11 +65,11 @@ func TestResolveErrors(t *testing.T) {
 		code                  proto.Code
 		want                  string // in the message
 	}{
-		{"unknown branch", pub.url, "nope", "", proto.Invalid, `no branch or tag "nope"`},
-		{"unknown full ref", pub.url, "refs/heads/v1", "", proto.Invalid, `"refs/heads/v1"`},
-		{"no repository", g.url + "/acme/missing.git", "", "", proto.Invalid, "repository not found"},
-		{"private without token", priv.url, "main", "", proto.Invalid, "authentication required"},
-		{"private with a wrong token", priv.url, "main", "ghp_wrong", proto.Invalid, "needs a git token"},
+		{"unknown branch", pub.URL, "nope", "", proto.Invalid, `no branch or tag "nope"`},
+		{"unknown full ref", pub.URL, "refs/heads/v1", "", proto.Invalid, `"refs/heads/v1"`},
+		{"no repository", g.URL + "/acme/missing.git", "", "", proto.Invalid, "repository not found"},
+		{"private without token", priv.URL, "main", "", proto.Invalid, "authentication required"},
+		{"private with a wrong token", priv.URL, "main", "ghp_wrong", proto.Invalid, "needs a git token"},
 		{"not a git server", notGit.URL + "/app.git", "", "", proto.Invalid, notGit.URL},
 		{"server failing", failing.URL + "/app.git", "", "", proto.Unavailable, "502"},
 		{"unreachable", closed.URL + "/app.git", "", "", proto.Unavailable, closed.URL},
