@@ -1549,8 +1549,11 @@ type BaseState struct {
 	TriggeredDigest string                 `protobuf:"bytes,4,opt,name=triggered_digest,json=triggeredDigest,proto3" json:"triggered_digest,omitempty"`
 	TriggeredAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=triggered_at,json=triggeredAt,proto3" json:"triggered_at,omitempty"`
 	TriggeredRun    string                 `protobuf:"bytes,6,opt,name=triggered_run,json=triggeredRun,proto3" json:"triggered_run,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// reported_at is when the latest report of the tag applied to this task was observed: a report observed
+	// earlier, handled late by another process, is stale and changes nothing.
+	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BaseState) Reset() {
@@ -1623,6 +1626,13 @@ func (x *BaseState) GetTriggeredRun() string {
 		return x.TriggeredRun
 	}
 	return ""
+}
+
+func (x *BaseState) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
 }
 
 // TaskBases is a task's base image state, kept apart from the task so that the triggers and workers that
@@ -2001,14 +2011,16 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\x06source\x18\x03 \x01(\tR\x06source\x12;\n" +
 	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedAt\x12\x15\n" +
-	"\x06run_id\x18\x05 \x01(\tR\x05runId\"\x91\x02\n" +
+	"\x06run_id\x18\x05 \x01(\tR\x05runId\"\xce\x02\n" +
 	"\tBaseState\x12!\n" +
 	"\fbuilt_digest\x18\x01 \x01(\tR\vbuiltDigest\x125\n" +
 	"\bbuilt_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\abuiltAt\x12\x1b\n" +
 	"\tbuilt_run\x18\x03 \x01(\tR\bbuiltRun\x12)\n" +
 	"\x10triggered_digest\x18\x04 \x01(\tR\x0ftriggeredDigest\x12=\n" +
 	"\ftriggered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vtriggeredAt\x12#\n" +
-	"\rtriggered_run\x18\x06 \x01(\tR\ftriggeredRun\"\xd7\x02\n" +
+	"\rtriggered_run\x18\x06 \x01(\tR\ftriggeredRun\x12;\n" +
+	"\vreported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\"\xd7\x02\n" +
 	"\tTaskBases\x123\n" +
 	"\x05bases\x18\x01 \x03(\v2\x1d.kiln.v1.TaskBases.BasesEntryR\x05bases\x12-\n" +
 	"\apending\x18\x02 \x03(\v2\x13.kiln.v1.BaseChangeR\apending\x12,\n" +
@@ -2128,19 +2140,20 @@ var file_proto_kiln_proto_depIdxs = []int32{
 	25, // 30: kiln.v1.ImagePushed.observed_at:type_name -> google.protobuf.Timestamp
 	25, // 31: kiln.v1.BaseState.built_at:type_name -> google.protobuf.Timestamp
 	25, // 32: kiln.v1.BaseState.triggered_at:type_name -> google.protobuf.Timestamp
-	24, // 33: kiln.v1.TaskBases.bases:type_name -> kiln.v1.TaskBases.BasesEntry
-	11, // 34: kiln.v1.TaskBases.pending:type_name -> kiln.v1.BaseChange
-	25, // 35: kiln.v1.TaskBases.due:type_name -> google.protobuf.Timestamp
-	11, // 36: kiln.v1.TaskBases.firing:type_name -> kiln.v1.BaseChange
-	25, // 37: kiln.v1.TaskBases.firing_since:type_name -> google.protobuf.Timestamp
-	25, // 38: kiln.v1.TagState.checked_at:type_name -> google.protobuf.Timestamp
-	25, // 39: kiln.v1.TagState.next_poll:type_name -> google.protobuf.Timestamp
-	16, // 40: kiln.v1.TaskBases.BasesEntry.value:type_name -> kiln.v1.BaseState
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	25, // 33: kiln.v1.BaseState.reported_at:type_name -> google.protobuf.Timestamp
+	24, // 34: kiln.v1.TaskBases.bases:type_name -> kiln.v1.TaskBases.BasesEntry
+	11, // 35: kiln.v1.TaskBases.pending:type_name -> kiln.v1.BaseChange
+	25, // 36: kiln.v1.TaskBases.due:type_name -> google.protobuf.Timestamp
+	11, // 37: kiln.v1.TaskBases.firing:type_name -> kiln.v1.BaseChange
+	25, // 38: kiln.v1.TaskBases.firing_since:type_name -> google.protobuf.Timestamp
+	25, // 39: kiln.v1.TagState.checked_at:type_name -> google.protobuf.Timestamp
+	25, // 40: kiln.v1.TagState.next_poll:type_name -> google.protobuf.Timestamp
+	16, // 41: kiln.v1.TaskBases.BasesEntry.value:type_name -> kiln.v1.BaseState
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_proto_kiln_proto_init() }

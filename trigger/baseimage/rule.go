@@ -29,17 +29,26 @@ func current(st *proto.BaseState) string {
 // already on, or is being started for, changes nothing (and undoes a pending change of that base that it
 // reverts). Another digest becomes a pending change, merged with any pending change of the same base; the
 // first pending change opens the settle window, whose end is the due time of the task's one run.
-func observe(tb *proto.TaskBases, ref, digest, source string, now time.Time, settle time.Duration) bool {
+//
+// Reports are applied in the order they were observed: one observed no later than the last applied (a
+// notification handled late by another process, say) is stale and changes nothing, so that an old digest never
+// undoes or replaces a newer one.
+func observe(tb *proto.TaskBases, ref, digest, source string, observed, now time.Time, settle time.Duration) bool {
+	st := baseState(tb, ref)
+	if st.GetReportedAt() != nil && !observed.After(st.GetReportedAt().AsTime()) {
+		return false
+	}
+	st.ReportedAt = timestamppb.New(observed)
 	for _, c := range tb.GetFiring() {
 		if c.GetReference() == ref && c.GetNewDigest() == digest {
-			return false
+			return true // only reported_at moved
 		}
 	}
-	cur := current(tb.GetBases()[ref])
+	cur := current(st)
 	i := pendingIndex(tb, ref)
 	switch {
 	case digest == cur && i < 0:
-		return false
+		return true // only reported_at moved
 	case digest == cur:
 		tb.Pending = append(tb.Pending[:i], tb.Pending[i+1:]...)
 		if len(tb.Pending) == 0 {
@@ -47,7 +56,7 @@ func observe(tb *proto.TaskBases, ref, digest, source string, now time.Time, set
 		}
 		return true
 	case i >= 0 && tb.Pending[i].GetNewDigest() == digest:
-		return false
+		return true // only reported_at moved
 	case i >= 0:
 		tb.Pending[i].NewDigest = digest
 		tb.Pending[i].Source = source
@@ -58,6 +67,19 @@ func observe(tb *proto.TaskBases, ref, digest, source string, now time.Time, set
 		tb.Due = timestamppb.New(now.Add(settle))
 	}
 	return true
+}
+
+// baseState returns tb's state of ref, made if there is none.
+func baseState(tb *proto.TaskBases, ref string) *proto.BaseState {
+	if tb.Bases == nil {
+		tb.Bases = make(map[string]*proto.BaseState)
+	}
+	st := tb.Bases[ref]
+	if st == nil {
+		st = new(proto.BaseState)
+		tb.Bases[ref] = st
+	}
+	return st
 }
 
 func pendingIndex(tb *proto.TaskBases, ref string) int {
@@ -72,14 +94,7 @@ func pendingIndex(tb *proto.TaskBases, ref string) int {
 // built records that the run runID, started at started, built on digest of ref, unless a later run is already
 // recorded. A pending change to the same digest is dropped: the task is on it already.
 func built(tb *proto.TaskBases, ref, digest, runID string, started time.Time) bool {
-	if tb.Bases == nil {
-		tb.Bases = make(map[string]*proto.BaseState)
-	}
-	st := tb.Bases[ref]
-	if st == nil {
-		st = new(proto.BaseState)
-		tb.Bases[ref] = st
-	}
+	st := baseState(tb, ref)
 	if st.GetBuiltAt() != nil && st.GetBuiltAt().AsTime().After(started) {
 		return false
 	}
@@ -109,15 +124,8 @@ func claim(tb *proto.TaskBases, now time.Time, stall time.Duration) []*proto.Bas
 	}
 	tb.Firing, tb.Pending, tb.Due = tb.Pending, nil, nil
 	tb.FiringSince = timestamppb.New(now)
-	if tb.Bases == nil {
-		tb.Bases = make(map[string]*proto.BaseState)
-	}
 	for _, c := range tb.Firing {
-		st := tb.Bases[c.GetReference()]
-		if st == nil {
-			st = new(proto.BaseState)
-			tb.Bases[c.GetReference()] = st
-		}
+		st := baseState(tb, c.GetReference())
 		st.TriggeredDigest, st.TriggeredAt, st.TriggeredRun = c.GetNewDigest(), timestamppb.New(now), ""
 	}
 	return tb.Firing

@@ -188,7 +188,7 @@ func (w *Watcher) image(ctx context.Context, ref string, ev *proto.ImagePushed) 
 	now := w.Now()
 	for _, t := range dependents {
 		_, err := w.Store.UpdateTaskBases(ctx, t.GetName(), func(tb *proto.TaskBases) error {
-			if !observe(tb, ref, ev.GetDigest(), ev.GetSource(), now, w.settle()) {
+			if !observe(tb, ref, ev.GetDigest(), ev.GetSource(), observed.AsTime(), now, w.settle()) {
 				return errNoChange
 			}
 			return nil
