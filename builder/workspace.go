@@ -2,8 +2,11 @@ package builder
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	gofs "io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -25,14 +28,46 @@ const workspaceSource = "workspace"
 // the same directory (the shared key), into a snapshot it keeps for that; but a snapshot that an exec writes on
 // top of is sealed, and the next transfer would start from nothing and send every file. The copy is made on
 // buildkitd's disk, cached while the directory does not change, and is what the command writes on.
-func workspace(sessionID, dir string) llb.State {
+//
+// BuildKit keys that cache by the files' content, not their times: a copy cached from a directory with the same
+// content and other modification times would come back with the old times, and the copy back would take every
+// file for changed by the command. stamp, the directory's metadata as the Exec starts, goes into the copy's
+// definition (as a pattern no file can match), so that the cached copy is only reused for the same metadata.
+func workspace(sessionID, dir, stamp string) llb.State {
 	local := llb.Local(workspaceSource,
 		llb.SessionID(sessionID),
 		llb.SharedKeyHint("kiln-workspace:"+dir),
 		llb.WithCustomName("send the workspace"))
 	return llb.Scratch().File(
-		llb.Copy(local, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true}),
+		llb.Copy(local, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true,
+			ExcludePatterns: []string{".kiln-workspace-stamp-" + stamp}}),
 		llb.WithCustomName("copy the workspace"))
+}
+
+// stamp is a digest of the metadata of every path of the workspace (type, mode, size, modification time, link
+// target), read while no copy back writes to it.
+func (w *workspaceSync) stamp() (string, error) {
+	defer workspaceLocks.lock(w.dir, true)()
+	h := sha256.New()
+	err := filepath.WalkDir(w.dir, func(p string, d gofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		target := ""
+		if fi.Mode()&gofs.ModeSymlink != 0 {
+			target, _ = os.Readlink(p)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%s\n", p[len(w.dir):], fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), target)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
 
 // workspaceSync is the workspace of one Exec on its way into buildkitd and back: it sends the host directory
