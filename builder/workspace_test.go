@@ -1,16 +1,20 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kilnbuild/kiln/proto"
 )
 
 // execOutcome is how an Exec started by startExec ended.
@@ -244,5 +248,110 @@ func TestExecWorkspaceCost(t *testing.T) {
 			slices.Sort(took)
 			t.Logf("100 MB in 5,000 files, %s: whole call %v (median %v)", tt.name, took, took[len(took)/2])
 		})
+	}
+}
+
+func TestExecWorkspace(t *testing.T) {
+	b := newBuilder(t)
+	base, app, _ := execImages(t, b)
+	ws := t.TempDir()
+	writeFiles(t, ws, map[string]string{"in.txt": "from the host\n", "gone.txt": "to delete\n", "sub/keep.txt": "kept\n"})
+
+	writeFiles(t, ws, map[string]string{"same.txt": "aaaa\n", "tree/a/b.txt": "b\n", "becomes-dir": "file\n"})
+	script := `cat /workspace/in.txt
+echo written > /workspace/out.txt
+rm /workspace/gone.txt
+mkdir /workspace/made && echo deep > /workspace/made/deep.txt
+chmod 0750 /workspace/made
+echo "$GREETING" >> /workspace/count.txt
+echo bbbb > /workspace/same.txt
+rm -r /workspace/tree
+rm /workspace/becomes-dir && mkdir /workspace/becomes-dir && echo now > /workspace/becomes-dir/f.txt
+ln -s out.txt /workspace/link`
+	code, log, err := execLog(t, b, ExecRequest{Image: base, Workspace: ws, Env: []string{"GREETING=once"}, Args: []string{"sh", "-c", script}})
+	if err != nil || code != 0 {
+		t.Fatalf("Exec(write) = %d, %v, want 0, nil\n%s", code, err, log)
+	}
+	if log != "from the host\n" {
+		t.Errorf("Exec(write) log = %q, want the host's file", log)
+	}
+	wantFiles(t, ws, map[string]string{
+		"in.txt":            "from the host\n",
+		"out.txt":           "written\n",
+		"sub/keep.txt":      "kept\n",
+		"made/deep.txt":     "deep\n",
+		"count.txt":         "once\n",
+		"same.txt":          "bbbb\n",
+		"tree/a/b.txt":      "",
+		"becomes-dir/f.txt": "now\n",
+		"link":              "written\n",
+	})
+	if target, err := os.Readlink(filepath.Join(ws, "link")); err != nil || target != "out.txt" {
+		t.Errorf("Readlink(link) = %q, %v, want out.txt", target, err)
+	}
+	if _, err := os.Stat(filepath.Join(ws, "tree")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat(tree) = %v, want the deleted directory gone", err)
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "made")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("made/ = %v, %v, want mode 0750", fi.Mode(), err)
+	} else if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Getuid() {
+		t.Errorf("made/ is owned by %d, want %d (this process)", st.Uid, os.Getuid())
+	}
+
+	// A second step sees the first's writes, and runs again even though nothing changed since: its append
+	// shows that it ran.
+	for i, want := range []string{"written\nonce\nrun\n", "written\nonce\nrun\nrun\n"} {
+		code, log, err = execLog(t, b, ExecRequest{Image: base, Workspace: ws, Args: []string{"sh", "-c", "echo run >> /workspace/count.txt; cat /workspace/out.txt /workspace/count.txt"}})
+		if err != nil || code != 0 || log != want {
+			t.Fatalf("Exec(read %d) = %d, %v, log %q, want 0, nil, %q", i, code, err, log, want)
+		}
+	}
+	wantFiles(t, ws, map[string]string{"count.txt": "once\nrun\nrun\n", "gone.txt": ""})
+
+	// A failing step leaves the workspace as it was.
+	code, log, err = execLog(t, b, ExecRequest{Image: base, Workspace: ws, Args: []string{"sh", "-c", `rm /workspace/in.txt; echo x > /workspace/failed.txt; exit 2`}})
+	if code != 2 || proto.ErrorCode(err) != proto.Invalid {
+		t.Fatalf("Exec(fail) = %d, %v, want 2 and kind %q\n%s", code, err, proto.Invalid, log)
+	}
+	wantFiles(t, ws, map[string]string{"in.txt": "from the host\n", "failed.txt": ""})
+
+	// A user other than root writes to the workspace as docker run's would: only where the modes let it. What
+	// it writes stays its own on the host when Kiln runs as root, and is Kiln's otherwise.
+	code, log, err = execLog(t, b, ExecRequest{Image: app, Workspace: ws, Args: []string{"touch /workspace/user.txt"}})
+	if code != 1 || err == nil || !strings.Contains(log, "Permission denied") {
+		t.Errorf("Exec(as 1000) = %d, %v, log %q, want 1 and Permission denied", code, err, log)
+	}
+	if err := os.Mkdir(filepath.Join(ws, "open"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(ws, "open"), 0o777) // past the umask
+	code, log, err = execLog(t, b, ExecRequest{Image: app, Workspace: ws, Args: []string{"echo mine > /workspace/open/user.txt"}})
+	if code != 0 || err != nil {
+		t.Fatalf("Exec(as 1000 in open/) = %d, %v\n%s", code, err, log)
+	}
+	wantUID := os.Getuid()
+	if wantUID == 0 {
+		wantUID = 1000
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "open", "user.txt")); err != nil || int(fi.Sys().(*syscall.Stat_t).Uid) != wantUID {
+		t.Errorf("Stat(open/user.txt) = %v, want owned by %d", err, wantUID)
+	}
+	code, log, err = execLog(t, b, ExecRequest{Image: base, Workspace: ws, Args: []string{"stat", "-c", "%u", "/workspace/open/user.txt"}})
+	if code != 0 || err != nil || log != strconv.Itoa(wantUID)+"\n" {
+		t.Errorf("Exec(stat open/user.txt) = %d, %v, log %q, want owner %d", code, err, log, wantUID)
+	}
+}
+
+// wantFiles checks the content of files under dir; "" wants the file not to exist.
+func wantFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, want := range files {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		switch {
+		case want == "" && !errors.Is(err, os.ErrNotExist):
+			t.Errorf("%s = %q, %v, want no such file", name, b, err)
+		case want != "" && (err != nil || string(b) != want):
+			t.Errorf("%s = %q, %v, want %q", name, b, err, want)
+		}
 	}
 }
