@@ -41,7 +41,27 @@ func (w *Watcher) handleRunStatus(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	_ = msg.Ack()
-	w.refreshBases(ctx, run)
+	select {
+	case w.refreshes <- run:
+	default: // a backlog of reads: this task's next run reads its bases again
+		w.Logger.Warn("too many tasks' bases to read again; skipping one", "task", run.GetTaskName(), "run", run.GetId())
+	}
+}
+
+// refreshQueue bounds the runs waiting for their task's bases to be read again.
+const refreshQueue = 256
+
+// refreshLoop reads tasks' bases again, one run at a time, until ctx ends: a git fetch that may take seconds
+// must not hold up the runs whose outcomes the status consumer records.
+func (w *Watcher) refreshLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case run := <-w.refreshes:
+			w.refreshBases(ctx, run)
+		}
+	}
 }
 
 // recordBuilt records, for run's task, the digest of each base the run built on.

@@ -57,6 +57,8 @@ type Watcher struct {
 	ReadBases func(ctx context.Context, t *proto.Task) ([]*proto.BaseDependency, string, error)
 	Logger    *slog.Logger
 	Now       func() time.Time
+
+	refreshes chan *proto.Run // runs whose task's bases are to be read again, off the status consumer's path
 }
 
 // errNoChange leaves a compare-and-swap without writing.
@@ -95,12 +97,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating consumer %s: %w", proto.ConsumerBaseRuns, err)
 	}
+	w.refreshes = make(chan *proto.Run, refreshQueue)
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	for _, part := range []func(context.Context) error{
 		func(ctx context.Context) error { return consume(ctx, images, w.handleImage) },
 		func(ctx context.Context) error { return consume(ctx, runs, w.handleRunStatus) },
 		w.fireLoop,
+		w.refreshLoop,
 	} {
 		wg.Add(1)
 		go func() {
