@@ -28,77 +28,72 @@ func multiStep(spec *proto.BuildSpec) bool {
 // file is read (from the spec, or from the context) and rendered with the run's values and the secrets it
 // names, then its steps run by their when. Build steps export into layouts under work, where later cmd steps
 // run them and push steps push them.
-func (w *Worker) runSteps(ctx context.Context, run *proto.Run, commit, dir, work string, log io.Writer) (built, error) {
+func (w *Worker) runSteps(ctx context.Context, run *proto.Run, commit, dir, work string, log *runLog) (built, error) {
 	var out built
-	file, secrets, err := w.loadTaskFile(ctx, run, commit, dir)
+	file, err := w.loadTaskFile(ctx, run, commit, dir, log.secrets)
 	if err != nil {
 		return out, err
 	}
-	slog := newStepLog(log, secrets)
+	slog := newStepLog(log)
 	fmt.Fprintf(log, "Running %d steps\n", len(file.Steps))
-	rec := &stepRecorder{save: func(steps []*proto.StepResult) { w.saveSteps(ctx, run, steps) }}
+	rec := &stepRecorder{save: func(steps []*proto.StepResult) { w.saveSteps(ctx, run, log.secrets.steps(steps)) }}
 	for _, st := range file.Steps {
 		rec.steps = append(rec.steps, &proto.StepResult{Id: st.ID, Kind: st.Kind(), Status: proto.Status_QUEUED})
 	}
 	rec.save(rec.all())
-	x := &stepExec{w: w, file: file, workspace: dir, work: work, built: make(map[string]string), run: run}
+	x := &stepExec{w: w, file: file, workspace: dir, work: work, built: make(map[string]string), run: run, secrets: log.secrets}
 	g := &graph{file: file, exec: x.exec, rec: rec, log: slog, sleep: sleepCtx}
 	err = g.run(ctx)
-	out.steps = rec.all()
+	out.steps = log.secrets.steps(rec.all())
 	out.images, out.bases = x.pushed(), x.baseImages()
 	return out, err
 }
 
-// loadTaskFile reads and renders the run's task file, with the values of the secrets it declares, which it
-// also returns so that the log can mask them.
-func (w *Worker) loadTaskFile(ctx context.Context, run *proto.Run, commit, dir string) (*taskfile.File, []string, error) {
+// loadTaskFile reads and renders the run's task file, with the values of the secrets it declares, each added
+// to secrets as soon as it is read, so that nothing the run writes from then on shows it.
+func (w *Worker) loadTaskFile(ctx context.Context, run *proto.Run, commit, dir string, secrets *masker) (*taskfile.File, error) {
 	spec := run.GetSpec()
 	if spec.GetCmd() != "" {
 		cmd, err := taskfile.ParseCmd(spec.GetCmd())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return taskfile.CmdFile(cmd), nil, nil
+		return taskfile.CmdFile(cmd), nil
 	}
 	src, name := []byte(spec.GetTaskFile()), "the task file"
 	if p := spec.GetTaskFilePath(); p != "" {
 		name = p
 		f, err := os.OpenInRoot(dir, filepath.FromSlash(p))
 		if err != nil {
-			return nil, nil, proto.Errorf(proto.Invalid, "reading task file %s from the context: %w", p, err)
+			return nil, proto.Errorf(proto.Invalid, "reading task file %s from the context: %w", p, err)
 		}
 		src, err = io.ReadAll(io.LimitReader(f, maxTaskFile+1))
 		f.Close()
 		if err != nil {
-			return nil, nil, proto.Errorf(proto.Invalid, "reading task file %s from the context: %w", p, err)
+			return nil, proto.Errorf(proto.Invalid, "reading task file %s from the context: %w", p, err)
 		}
 		if len(src) > maxTaskFile {
-			return nil, nil, proto.Errorf(proto.Invalid, "task file %s is over 1 MiB", p)
+			return nil, proto.Errorf(proto.Invalid, "task file %s is over 1 MiB", p)
 		}
 	}
 	data := taskfile.Data{Run: w.runInfo(run, commit), Values: spec.GetValues()}
 	ids, err := taskfile.SecretIDs(src, name, data)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	data.Secrets = make(map[string]string, len(ids))
-	var values []string
 	for _, id := range ids {
 		v, err := w.Store.Secret(ctx, id)
 		if err != nil {
 			if proto.ErrorCode(err) == proto.NotFound {
-				return nil, nil, proto.Errorf(proto.Invalid, "%s names secret %s, which is not set: kiln secret set %s", name, id, id)
+				return nil, proto.Errorf(proto.Invalid, "%s names secret %s, which is not set: kiln secret set %s", name, id, id)
 			}
-			return nil, nil, proto.Errorf(proto.Unavailable, "reading secret %s: %w", id, err)
+			return nil, proto.Errorf(proto.Unavailable, "reading secret %s: %w", id, err)
 		}
 		data.Secrets[id] = string(v)
-		values = append(values, string(v))
+		secrets.add(string(v))
 	}
-	file, err := taskfile.Load(src, name, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	return file, values, nil
+	return taskfile.Load(src, name, data)
 }
 
 // runInfo is the {{.Run}} of a run's task file; commit is the one checked out.
@@ -152,6 +147,7 @@ type stepExec struct {
 	file      *taskfile.File
 	workspace string
 	work      string
+	secrets   *masker // the run's: an image reference in an event may hold a secret
 
 	mu     sync.Mutex
 	built  map[string]string // image reference → the layout directory its build step exported

@@ -12,9 +12,14 @@ import (
 
 // announcePushed publishes an ImagePushed for each image the run pushed, as soon as the push completes, so that
 // the tasks built on one of them start without waiting for a registry to tell. It is best effort: a registry
-// notification or the poller finds a change this misses, only later.
-func (w *Worker) announcePushed(ctx context.Context, run *proto.Run, images []*proto.Image) {
+// notification or the poller finds a change this misses, only later. An image whose reference holds one of
+// the run's secrets (a tag made of one) is not announced: no event carries a secret, and a masked reference
+// names no image.
+func (w *Worker) announcePushed(ctx context.Context, run *proto.Run, images []*proto.Image, secrets *masker) {
 	for _, img := range images {
+		if secrets.maskString(img.GetReference()) != img.GetReference() {
+			continue
+		}
 		ev := &proto.ImagePushed{
 			Reference:  img.GetReference(),
 			Digest:     img.GetDigest(),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,16 +55,19 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	w.announce(ctx, run)
 	w.Logger.Info("run started", "run", id, "attempt", run.GetAttempt())
 	lw := w.Store.LogWriter(id)
-	buildCtx, made, runErr := w.attempt(ctx, msg, run, lw)
+	log := newRunLog(lw)
+	buildCtx, made, runErr := w.attempt(ctx, msg, run, log)
 	out := outcomeOf(buildCtx, runErr, time.Duration(run.GetSpec().GetTimeoutSeconds())*time.Second)
+	out.message = log.secrets.maskString(out.message)
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if out.requeue {
-		fmt.Fprintf(lw, "\nAttempt %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), out.message)
+		fmt.Fprintf(log, "\nAttempt %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), out.message)
 	} else if out.message != "" {
-		fmt.Fprintf(lw, "\nRun %s %s: %s\n", id, ended[out.status], out.message)
+		fmt.Fprintf(log, "\nRun %s %s: %s\n", id, ended[out.status], out.message)
 	}
+	log.Flush()
 	if err := lw.Close(fctx); err != nil {
 		w.Logger.Warn("writing the run's log", "run", id, "err", err)
 	}
@@ -80,10 +82,10 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		r.Status = out.status
 		r.Error = out.message
-		r.Images = made.images
-		r.Bases = made.bases
+		r.Images = log.secrets.images(made.images)
+		r.Bases = log.secrets.images(made.bases)
 		if made.steps != nil {
-			r.Steps = made.steps
+			r.Steps = log.secrets.steps(made.steps)
 		}
 		recordCommit(r, made.commit)
 		r.FinishedAt = timestamppb.Now()
@@ -178,7 +180,7 @@ func branchKey(ref string) string {
 
 // attempt builds and pushes the run once. It returns the context the build ran under, whose cause tells a
 // cancel, a timeout and a shutdown apart, with the pushed images and the error the attempt ended with.
-func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run, log io.Writer) (context.Context, built, error) {
+func (w *Worker) attempt(ctx context.Context, msg jetstream.Msg, run *proto.Run, log *runLog) (context.Context, built, error) {
 	id, spec := run.GetId(), run.GetSpec()
 	buildCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stop(nil)
@@ -208,8 +210,8 @@ type built struct {
 	steps         []*proto.StepResult // a multi-step run's steps
 }
 
-// build fetches the context, solves and pushes.
-func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (built, error) {
+// build fetches the context, solves and pushes, writing to log, to whose secrets it adds each it reads.
+func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built, error) {
 	var out built
 	spec := run.GetSpec()
 	dir, err := os.MkdirTemp(w.WorkDir, run.GetId()+"-")
@@ -257,13 +259,13 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (buil
 		return out, nil
 	}
 	out.images, err = builder.Push(ctx, layoutDir, spec.GetTags(), log, w.PushOptions)
-	w.announcePushed(ctx, run, out.images)
+	w.announcePushed(ctx, run, out.images, log.secrets)
 	return out, err
 }
 
 // fetchContext puts the run's build context into dir: one commit of a git repository, a tarball downloaded
 // from a URL, or the archive uploaded with the run. For a git context it returns the commit checked out.
-func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log io.Writer) (commit string, err error) {
+func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log *runLog) (commit string, err error) {
 	spec := run.GetSpec()
 	switch {
 	case spec.GetGit() != nil:
@@ -285,8 +287,9 @@ func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, l
 	return "", nil
 }
 
-// fetchGit checks out the run's commit, with its task's token when the repository is private.
-func (w *Worker) fetchGit(ctx context.Context, run *proto.Run, dir string, log io.Writer) (string, error) {
+// fetchGit checks out the run's commit, with its task's token when the repository is private. The token is
+// one of the run's secrets from then on.
+func (w *Worker) fetchGit(ctx context.Context, run *proto.Run, dir string, log *runLog) (string, error) {
 	g := run.GetSpec().GetGit()
 	req := builder.GitRequest{URL: g.GetUrl(), Ref: g.GetRef(), Commit: g.GetCommit(), Subdir: g.GetSubdir()}
 	if name := run.GetSpec().GetTaskName(); name != "" {
@@ -298,6 +301,7 @@ func (w *Worker) fetchGit(ctx context.Context, run *proto.Run, dir string, log i
 			return "", proto.Errorf(proto.Unavailable, "reading task %s: %w", name, err)
 		}
 		req.Token = task.GetGitToken()
+		log.secrets.add(req.Token)
 	}
 	if w.Git == nil {
 		return "", proto.Errorf(proto.Internal, "this worker has no git fetcher")

@@ -104,7 +104,7 @@ func (x *stepExec) push(ctx context.Context, i int, log io.Writer) (*proto.StepR
 		x.mu.Lock()
 		x.images = append(x.images, images...)
 		x.mu.Unlock()
-		x.w.announcePushed(ctx, x.run, images)
+		x.w.announcePushed(ctx, x.run, images, x.secrets)
 		if err != nil {
 			return out, err
 		}
