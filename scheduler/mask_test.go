@@ -1,11 +1,16 @@
 package scheduler
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/kilnbuild/kiln/builder"
 	"github.com/kilnbuild/kiln/proto"
 )
 
@@ -97,5 +102,41 @@ func TestMaskerRecord(t *testing.T) {
 	}
 	if got := steps[0].GetImages()[0].GetReference(); got != "reg/x:***" {
 		t.Errorf("steps()[0].Images[0] = %q, want %q", got, "reg/x:***")
+	}
+}
+
+// leakyGit is a git fetcher that shows the token it is given, as a careless one would: in a line of log
+// and, base64-encoded in a basic-auth header, in its error.
+type leakyGit struct{}
+
+func (leakyGit) Fetch(ctx context.Context, req builder.GitRequest, dest string, log io.Writer) (string, error) {
+	fmt.Fprintf(log, "fetching %s with %s\n", req.URL, req.Token)
+	auth := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + req.Token))
+	return "", fmt.Errorf("fetching %s: 401 for Authorization: Basic %s", req.URL, auth)
+}
+
+// TestFetchGitMasksTheToken checks that a task's git token is one of the run's secrets once it is read.
+func TestFetchGitMasksTheToken(t *testing.T) {
+	st, _, _ := newStore(t)
+	ctx := context.Background()
+	const token = "ghp_0123456789abcdef"
+	src := &proto.GitContext{Url: "https://git.example/repo.git", Ref: "refs/heads/main"}
+	if err := st.CreateTask(ctx, &proto.Task{Name: "private", Source: src, GitToken: token}); err != nil {
+		t.Fatal(err)
+	}
+	w := &Worker{Store: st, Git: leakyGit{}}
+	var out bytes.Buffer
+	log := newRunLog(&out)
+	run := &proto.Run{Id: "k1", Spec: &proto.BuildSpec{TaskName: "private", Git: src}}
+	_, err := w.fetchGit(ctx, run, t.TempDir(), log)
+	log.Flush()
+	if err == nil {
+		t.Fatal("fetchGit() = nil, want the fetcher's error")
+	}
+	if got := out.String(); strings.Contains(got, token) || !strings.Contains(got, "with ***") {
+		t.Errorf("log = %q, want the token masked", got)
+	}
+	if got := log.secrets.maskString(err.Error()); strings.Contains(got, base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))[20:32]) || !strings.Contains(got, "***") {
+		t.Errorf("masked error = %q, want the token's base64 masked", got)
 	}
 }
