@@ -16,10 +16,11 @@ import (
 // one key for every build, a context with a file of the same name, size, mode and time as another context's
 // would be built with the other's file. So no key is ever shared by two contents: a build's session key is its
 // Request's ContextKey, which the caller gives only when it names the content, and otherwise a random one; an
-// Exec's workspace is known by its directory and this process.
+// Exec's workspace is known by its directory and this process. (The Dockerfile frontend sends the Dockerfile and
+// .dockerignore whole at every build, whatever the key, but they too are kept under the session's key.)
 
-// sessionKey is the shared key of the session that sends a build's context: contextKey, or a new random key when
-// it is "".
+// sessionKey is the shared key of the session that sends a build's context: contextKey, prefixed so that it is
+// never a random key, or a new random key when it is "".
 func sessionKey(contextKey string) string {
 	if contextKey == "" {
 		return identity.NewID()
