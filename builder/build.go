@@ -82,6 +82,11 @@ type Request struct {
 	NoCache    bool              // build every step again, as docker build --no-cache
 	Pull       bool              // resolve every base image from its registry again, as docker build --pull
 	Labels     map[string]string // image labels, as docker build --label
+
+	// ContextKey names the content of ContextDir: builds given the same key share BuildKit's copy of their
+	// context, and each sends only what changed since the previous one. Two different contents must never be
+	// given one key (see GitContextKey). "" gives the build a key of its own, and its context is sent whole.
+	ContextKey string
 }
 
 // BaseImage is an image a build started from, with the digest BuildKit resolved its reference to.
@@ -210,6 +215,7 @@ func solveOpt(req Request) (client.SolveOpt, error) {
 	}
 	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
 	return client.SolveOpt{
+		SharedKey:     sessionKey(req.ContextKey), // BuildKit's copies of the locals are kept by it
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts: map[string]fsutil.FS{

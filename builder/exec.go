@@ -162,6 +162,7 @@ type execution struct {
 	attachables []session.Attachable
 	exports     []client.ExportEntry
 	stamp       string // the workspace's metadata as the Exec starts (workspaceSync.stamp)
+	wsKey       string // what BuildKit keeps its copy of the workspace under (workspaceSync.key)
 
 	// set by build
 	exit *gatewaypb.ExitError // the command's exit, when it ran and did not exit 0
@@ -211,6 +212,7 @@ func newExec(req ExecRequest) (*execution, error) {
 		if err != nil {
 			return nil, fmt.Errorf("running a command: opening the workspace: %w", err)
 		}
+		x.wsKey = ws.key
 		if x.stamp, err = ws.stamp(); err != nil {
 			return nil, fmt.Errorf("running a command: reading the workspace: %w", err)
 		}
@@ -247,7 +249,7 @@ func (x *execution) build(ctx context.Context, c gateway.Client) (*gateway.Resul
 	run := st.Run(llb.Args(argv), llb.IgnoreCache, llb.WithCustomName(x.name))
 	out := run.Root()
 	if x.req.Workspace != "" {
-		out = run.AddMount(WorkspaceDir, workspace(c.BuildOpts().SessionID, x.req.Workspace, x.stamp))
+		out = run.AddMount(WorkspaceDir, workspace(c.BuildOpts().SessionID, x.wsKey, x.stamp))
 	}
 	def, err := out.Marshal(ctx)
 	if err != nil {

@@ -39,15 +39,18 @@ func hardlink(name, target string) entry {
 	return entry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target, ModTime: mtime}}
 }
 
-// mtime is the modification time of every test entry.
-var mtime = time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+// mtime is the modification time of every test entry, to the nanosecond, as PAX headers carry it.
+var mtime = time.Date(2021, 3, 4, 5, 6, 7, 123456789, time.UTC)
 
-// tarOf returns a tar archive of entries.
+// tarOf returns a tar archive of entries, in PAX format unless an entry says otherwise.
 func tarOf(t *testing.T, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
+		if e.hdr.Format == tar.FormatUnknown {
+			e.hdr.Format = tar.FormatPAX
+		}
 		if err := tw.WriteHeader(&e.hdr); err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +197,9 @@ func TestExtractRefuses(t *testing.T) {
 		{
 			name: "truncated gzip",
 			archive: func(string) []byte {
-				return gzipOf(t, tarOf(t, file("a.txt", strings.Repeat("a", 10000), 0o644)))[:100]
+				e := file("a.txt", strings.Repeat("a", 10000), 0o644)
+				e.hdr.Format, e.hdr.ModTime = tar.FormatUSTAR, mtime.Truncate(time.Second) // no PAX block first
+				return gzipOf(t, tarOf(t, e))[:100]
 			},
 			wantKind: proto.Invalid, wantMsg: "reading the build context archive",
 		},

@@ -21,11 +21,11 @@ import (
 // workspaceSource is the name the session gives the workspace under for BuildKit's local source.
 const workspaceSource = "workspace"
 
-// workspace is the state an Exec mounts at /workspace: a copy, inside buildkitd, of the host directory dir as
-// the session of sessionID sends it.
+// workspace is the state an Exec mounts at /workspace: a copy, inside buildkitd, of the host directory of key
+// (workspaceSync.key) as the session of sessionID sends it.
 //
 // The copy is what keeps the transfer incremental. BuildKit sends only what changed since its last transfer of
-// the same directory (the shared key), into a snapshot it keeps for that; but a snapshot that an exec writes on
+// the same directory (the same key), into a snapshot it keeps for that; but a snapshot that an exec writes on
 // top of is sealed, and the next transfer would start from nothing and send every file. The copy is made on
 // buildkitd's disk, cached while the directory does not change, and is what the command writes on.
 //
@@ -33,10 +33,10 @@ const workspaceSource = "workspace"
 // content and other modification times would come back with the old times, and the copy back would take every
 // file for changed by the command. stamp, the directory's metadata as the Exec starts, goes into the copy's
 // definition (as a pattern no file can match), so that the cached copy is only reused for the same metadata.
-func workspace(sessionID, dir, stamp string) llb.State {
+func workspace(sessionID, key, stamp string) llb.State {
 	local := llb.Local(workspaceSource,
 		llb.SessionID(sessionID),
-		llb.SharedKeyHint("kiln-workspace:"+dir),
+		llb.SharedKeyHint(key),
 		llb.WithCustomName("send the workspace"))
 	return llb.Scratch().File(
 		llb.Copy(local, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true,
@@ -86,6 +86,7 @@ func (w *workspaceSync) stamp() (string, error) {
 // send never reads a file that a copy back is halfway through writing.
 type workspaceSync struct {
 	dir  string                  // the host directory, its symlinks resolved
+	key  string                  // what BuildKit keeps its copy of dir under (workspaceKey)
 	send filesync.FileSyncServer // BuildKit's sender, reading through sentFS
 
 	mu   sync.Mutex
@@ -105,7 +106,11 @@ func newWorkspaceSync(dir string) (*workspaceSync, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &workspaceSync{dir: dir}
+	key, err := workspaceKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	w := &workspaceSync{dir: dir, key: key}
 	p := filesync.NewFSSyncProvider(filesync.StaticDirSource{workspaceSource: sentFS{FS: fs, w: w}})
 	send, ok := p.(filesync.FileSyncServer)
 	if !ok {

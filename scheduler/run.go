@@ -243,6 +243,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built,
 		Target:     spec.GetTarget(),
 		Platform:   spec.GetPlatform(),
 		OutputDir:  layoutDir,
+		ContextKey: builder.GitContextKey(spec.GetGit().GetUrl(), out.commit, spec.GetGit().GetSubdir()), // "": not git
 	}, log)
 	if err != nil {
 		return out, err

@@ -10,7 +10,10 @@
 //   - webhook deliveries to running runs, and their ingest rate;
 //   - base image triggers: how soon a base pushed (by a registry notification, by Kiln's own run) queues
 //     its dependents' runs, one base fanning out to 100 tasks, and the requests polling 1,000 tags costs;
-//   - context fetches from git, go-git against git clone.
+//   - context fetches from git, go-git against git clone;
+//   - a warm build of a 20 MB context under a key of its own against one shared key.
+//
+// -only NAME measures one section and prints its markdown instead of writing -out: context-key.
 package main
 
 import (
@@ -32,13 +35,14 @@ func main() {
 	rounds := flag.Int("rounds", 15, "builds of each kind, per side")
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
 	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
+	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key")
 	flag.Parse()
-	if err := run(*out, *rounds, *runs, *baseRounds); err != nil {
+	if err := run(*out, *only, *rounds, *runs, *baseRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
 	}
 }
 
-func run(out string, rounds, runs, baseRounds int) error {
+func run(out, only string, rounds, runs, baseRounds int) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -66,6 +70,9 @@ func run(out string, rounds, runs, baseRounds int) error {
 	defer readyCancel()
 	if err := sup.WaitReady(readyCtx); err != nil {
 		return fmt.Errorf("starting buildkitd: %w", err)
+	}
+	if only != "" {
+		return runOnly(ctx, only, bkAddr, tmp, rounds)
 	}
 
 	b := &bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}
@@ -137,7 +144,25 @@ func run(out string, rounds, runs, baseRounds int) error {
 	if r.git, err = benchGitFetch(ctx, tmp, min(rounds, 7)); err != nil {
 		return err
 	}
+	log.Printf("context key: a warm build of a 20 MB context, %d rounds", min(rounds, 7))
+	if r.contextKey, err = benchContextKey(ctx, bkAddr, tmp, min(rounds, 7)); err != nil {
+		return fmt.Errorf("context key: %w", err)
+	}
 	return r.write(out)
+}
+
+// runOnly measures the one section named only on the buildkitd at bkAddr, and prints its markdown.
+func runOnly(ctx context.Context, only, bkAddr, tmp string, rounds int) error {
+	switch only {
+	case "context-key":
+		r, err := benchContextKey(ctx, bkAddr, tmp, min(rounds, 7))
+		if err != nil {
+			return fmt.Errorf("context key: %w", err)
+		}
+		fmt.Print(r.markdown())
+		return nil
+	}
+	return fmt.Errorf("-only %q: the sections are: context-key", only)
 }
 
 // served is one `kiln serve` the benchmark started: the process and the addresses it listens on.

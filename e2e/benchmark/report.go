@@ -21,6 +21,7 @@ type results struct {
 	base              baseResults
 	steps             stepResults
 	git               gitFetchResults
+	contextKey        contextKeyResults
 }
 
 func (r *results) add(key string, d time.Duration) {
@@ -87,6 +88,7 @@ func (r *results) write(path string) error {
 	b.WriteString(r.steps.markdown())
 	b.WriteString(r.base.markdown())
 	b.WriteString(r.git.markdown())
+	b.WriteString(r.contextKey.markdown())
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

@@ -25,8 +25,8 @@ import (
 // It follows dir/.dockerignore by docker's rules, "!" exceptions included, and never descends into an
 // excluded directory that no exception can reach into. The Dockerfile (a path relative to dir; "" means
 // "Dockerfile") and .dockerignore are sent even when ignored, as docker does, and .git is never sent. Entries
-// come in sorted order; symlinks stay symlinks; modes and mtimes (to the second) are kept, with uid and gid 0
-// and no user names, so that the same tree always packs to the same bytes.
+// come in sorted order; symlinks stay symlinks; modes and mtimes (to the nanosecond, in PAX headers) are kept,
+// with uid and gid 0 and no user names, so that the same tree always packs to the same bytes.
 func PackContext(ctx context.Context, dir, dockerfile string, w io.Writer) error {
 	root, err := filepath.EvalSymlinks(dir) // the walk would not go into a root that is a symlink
 	if err != nil {
@@ -224,7 +224,10 @@ func (p *packer) add(full, rel string, d fs.DirEntry) error {
 		hdr.Name += "/"
 	}
 	hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-	hdr.ModTime = fi.ModTime().Truncate(time.Second)
+	// The whole time, not USTAR's seconds: the run's copy of the context keeps it, and a build tool that tells
+	// files apart by size and time (BuildKit does, within a context) has a nanosecond to go by, not a second.
+	hdr.Format = tar.FormatPAX
+	hdr.ModTime = fi.ModTime()
 	hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
 	if err := p.tw.WriteHeader(hdr); err != nil {
 		return err

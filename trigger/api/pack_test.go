@@ -100,8 +100,8 @@ func TestPackContext(t *testing.T) {
 				t.Errorf("entry run.sh mode = %o, want 755", h.Mode&0o777)
 			}
 		case "app.go":
-			if !h.ModTime.Equal(mtime.Truncate(time.Second)) {
-				t.Errorf("entry app.go mtime = %v, want %v", h.ModTime, mtime.Truncate(time.Second))
+			if !h.ModTime.Equal(mtime) {
+				t.Errorf("entry app.go mtime = %v, want %v, to the nanosecond", h.ModTime, mtime)
 			}
 		}
 	}
