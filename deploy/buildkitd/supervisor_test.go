@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/buildkit/client"
 )
 
 // TestMain runs the test binary as a stand-in for Kiln when KILN_TEST_FAKE_KILN is set: see fakeKiln.
@@ -125,6 +127,48 @@ func TestSupervisor(t *testing.T) {
 	defer cancel()
 	if err := s.WaitReady(ctx); err == nil || ctx.Err() != nil {
 		t.Errorf("WaitReady() after Run returned = %v, want an error at once", err)
+	}
+}
+
+// TestSupervisorIsolates runs the real buildkitd and checks that its worker runs containers on its bridge
+// (BuildKit's "cni" network), behind the firewall rules, which go when Run returns. It takes a few seconds.
+func TestSupervisorIsolates(t *testing.T) {
+	var out syncBuffer
+	s := newSupervisor(t, &out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("buildkitd output:\n%s", out.String())
+		}
+	})
+	bridge := bridgeName(s.cfg.Root)
+	stop := run(t, s)
+	waitReady(t, s, 2*time.Minute)
+
+	c, err := client.New(t.Context(), s.Addr())
+	if err != nil {
+		t.Fatalf("client.New(%s) = %v", s.Addr(), err)
+	}
+	defer c.Close()
+	workers, err := c.ListWorkers(t.Context())
+	if err != nil || len(workers) == 0 {
+		t.Fatalf("ListWorkers() = %v, %v, want a worker", workers, err)
+	}
+	if got := workers[0].Labels["org.mobyproject.buildkit.worker.network"]; got != "cni" {
+		t.Errorf("worker network label = %q, want \"cni\": the worker is not on its bridge", got)
+	}
+	for _, tool := range firewallTools {
+		if got := rulesOn(t, tool, bridge); got != 1 {
+			t.Errorf("%s rules dropping input from %s while buildkitd runs = %d, want 1", tool, bridge, got)
+		}
+	}
+
+	if err := stop(); err != nil {
+		t.Fatalf("Run() after its context ended = %v, want nil", err)
+	}
+	for _, tool := range firewallTools {
+		if got := rulesOn(t, tool, bridge); got != 0 {
+			t.Errorf("%s rules dropping input from %s after Run returned = %d, want 0", tool, bridge, got)
+		}
 	}
 }
 
@@ -293,7 +337,7 @@ func TestCheckRoot(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	base := []string{"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=overlayfs",
-		"--root", "/r", "--addr", "unix:///s"}
+		"--allow-insecure-entitlement", "network.host", "--root", "/r", "--addr", "unix:///s"}
 	tests := []struct {
 		name string
 		cfg  Config
