@@ -212,6 +212,10 @@ type built struct {
 func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (built, error) {
 	var out built
 	spec := run.GetSpec()
+	network, err := proto.ParseNetwork("the run's network", spec.GetNetwork(), w.AllowHostNetwork)
+	if err != nil {
+		return out, err
+	}
 	dir, err := os.MkdirTemp(w.WorkDir, run.GetId()+"-")
 	if err != nil {
 		return out, fmt.Errorf("making the run's work directory: %w", err)
@@ -229,7 +233,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (buil
 	}
 	if multiStep(spec) {
 		commit := out.commit
-		out, err = w.runSteps(ctx, run, commit, contextDir, dir, log)
+		out, err = w.runSteps(ctx, run, commit, contextDir, dir, network, log)
 		out.commit = commit
 		return out, err
 	}
@@ -241,6 +245,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log io.Writer) (buil
 		Target:     spec.GetTarget(),
 		Platform:   spec.GetPlatform(),
 		OutputDir:  layoutDir,
+		Network:    network,
 	}, log)
 	if err != nil {
 		return out, err
