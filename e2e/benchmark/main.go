@@ -10,7 +10,10 @@
 //   - webhook deliveries to running runs, and their ingest rate;
 //   - base image triggers: how soon a base pushed (by a registry notification, by Kiln's own run) queues
 //     its dependents' runs, one base fanning out to 100 tasks, and the requests polling 1,000 tags costs;
-//   - context fetches from git, go-git against git clone.
+//   - context fetches from git, go-git against git clone;
+//   - a RUN step's start on the isolated network against the host's.
+//
+// -only network runs that last measurement alone and prints its section instead of writing -out.
 package main
 
 import (
@@ -32,13 +35,18 @@ func main() {
 	rounds := flag.Int("rounds", 15, "builds of each kind, per side")
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
 	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
+	netRounds := flag.Int("network-rounds", 50, "RUN steps on each network, isolated and host")
+	only := flag.String("only", "", "run one section alone and print it instead of writing -out: network")
 	flag.Parse()
-	if err := run(*out, *rounds, *runs, *baseRounds); err != nil {
+	if *only != "" && *only != "network" {
+		log.Fatalf("benchmark: -only %q: the one section that runs alone is network", *only)
+	}
+	if err := run(*out, *only, *rounds, *runs, *baseRounds, *netRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
 	}
 }
 
-func run(out string, rounds, runs, baseRounds int) error {
+func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -83,6 +91,15 @@ func run(out string, rounds, runs, baseRounds int) error {
 	if err := b.kiln(ctx, "build", "-t", "base/busybox:1", filepath.Join(root, "examples", "base")); err != nil {
 		return fmt.Errorf("building the base image: %w", err)
 	}
+	if only == "network" {
+		log.Printf("network: %d RUN steps on each network, alternating", netRounds)
+		n, err := b.benchNetwork(ctx, netRounds)
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		fmt.Print(n.markdown())
+		return nil
+	}
 	log.Printf("builds: %d rounds of warm and cold, kiln build and buildctl interleaved", rounds)
 	if err := b.compareBuilds(ctx, r); err != nil {
 		return err
@@ -97,6 +114,10 @@ func run(out string, rounds, runs, baseRounds int) error {
 	log.Printf("multi-step: %d rounds of a 10-step task file and the same 10 quick builds", min(rounds, 10))
 	if r.steps, err = b.benchSteps(ctx, 10, min(rounds, 10)); err != nil {
 		return fmt.Errorf("multi-step: %w", err)
+	}
+	log.Printf("network: %d RUN steps on each network, alternating", netRounds)
+	if r.network, err = b.benchNetwork(ctx, netRounds); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 
 	url, commit, stopGit, err := gitRepo(tmp)
