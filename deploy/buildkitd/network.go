@@ -226,6 +226,19 @@ func (n Network) writeConfig(root string) (string, error) {
 	return path, nil
 }
 
+// removeBridge deletes the bridge named name, if this machine has one. buildkitd leaves its bridge behind when
+// it stops; the supervisor removes it with the firewall rules, so that a machine that ran many (tests do, each
+// with a root of its own) is not left with a bridge of each.
+func removeBridge(ctx context.Context, name string) error {
+	if _, err := net.InterfaceByName(name); err != nil {
+		return nil
+	}
+	if err := runTool(ctx, "ip", "link", "del", name); err != nil {
+		return fmt.Errorf("removing the build bridge: %w", err)
+	}
+	return nil
+}
+
 // checkPlugins returns an error unless n's CNI directory holds the bridge plugin that BuildKit needs.
 func (n Network) checkPlugins() error {
 	p := filepath.Join(n.CNIBinaryPath, "bridge")

@@ -77,8 +77,8 @@ func (s *Supervisor) PID() int {
 // Before the first start Run isolates the builds' network (unless Config.Config names an operator's own
 // buildkitd.toml): it writes a buildkitd.toml under Root that puts the OCI worker on its own bridge (Network),
 // and inserts iptables and ip6tables rules that drop whatever comes in on that bridge for this machine itself,
-// which it removes when it returns. So a RUN step reaches the world through NAT, but no service of this
-// machine: not on 127.0.0.1, and not on any address of the machine through its gateway.
+// which it removes, with the bridge, when it returns. So a RUN step reaches the world through NAT, but no
+// service of this machine: not on 127.0.0.1, and not on any address of the machine through its gateway.
 //
 // Run returns an error, with nothing left running, when it cannot start buildkitd at all: when this process is
 // not root, the configuration is incomplete, the CNI plugins or iptables are missing, the binary cannot be
@@ -115,7 +115,9 @@ func (s *Supervisor) run(ctx context.Context) error {
 	}
 	if fw != nil {
 		defer func() {
-			if err := fw.remove(context.WithoutCancel(ctx)); err != nil && s.cfg.Stderr != nil {
+			ctx := context.WithoutCancel(ctx)
+			err := errors.Join(fw.remove(ctx), removeBridge(ctx, fw.bridge))
+			if err != nil && s.cfg.Stderr != nil {
 				fmt.Fprintf(s.cfg.Stderr, "kiln: %v\n", err)
 			}
 		}()

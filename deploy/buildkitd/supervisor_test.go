@@ -170,6 +170,9 @@ func TestSupervisorIsolates(t *testing.T) {
 			t.Errorf("%s rules dropping input from %s after Run returned = %d, want 0", tool, bridge, got)
 		}
 	}
+	if _, err := net.InterfaceByName(bridge); err == nil {
+		t.Errorf("InterfaceByName(%s) after Run returned = nil error, want the bridge gone", bridge)
+	}
 }
 
 // TestBuildkitdDiesWithKiln runs a stand-in for Kiln that supervises the real buildkitd, SIGKILLs it, and
@@ -179,8 +182,22 @@ func TestBuildkitdDiesWithKiln(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	// A buildkitd killed outright leaves what a clean stop removes: its network namespaces, bind-mounted under its
+	// root (the next buildkitd on that root clears them), and the firewall rules of the Kiln killed with it
+	// (the next Kiln on that root finds them in place).
+	t.Cleanup(func() {
+		if fw, err := newFirewall(bridgeName(filepath.Join(dir, "root")), firewallTools...); err == nil {
+			fw.remove(context.Background())
+		}
+		namespaces, _ := filepath.Glob(filepath.Join(dir, "root", "net", "cni", "*"))
+		for _, ns := range namespaces {
+			syscall.Unmount(ns, syscall.MNT_DETACH)
+		}
+		removeBridge(context.Background(), bridgeName(filepath.Join(dir, "root")))
+	})
 	kiln := exec.Command(exe, "-test.run=^$")
-	kiln.Env = append(os.Environ(), "KILN_TEST_FAKE_KILN=1", "KILN_TEST_BIN="+buildkitdBin(t), "KILN_TEST_DIR="+t.TempDir())
+	kiln.Env = append(os.Environ(), "KILN_TEST_FAKE_KILN=1", "KILN_TEST_BIN="+buildkitdBin(t), "KILN_TEST_DIR="+dir)
 	kiln.Stderr = os.Stderr
 	stdout, err := kiln.StdoutPipe()
 	if err != nil {
