@@ -82,6 +82,7 @@ type Request struct {
 	NoCache    bool              // build every step again, as docker build --no-cache
 	Pull       bool              // resolve every base image from its registry again, as docker build --pull
 	Labels     map[string]string // image labels, as docker build --label
+	Network    string            // the RUN steps' network: "" (BuildKit's sandbox), proto.NetworkHost or proto.NetworkNone
 
 	// ContextKey names the content of ContextDir: builds given the same key share BuildKit's copy of their
 	// context, and each sends only what changed since the previous one. Two different contents must never be
@@ -213,11 +214,19 @@ func solveOpt(req Request) (client.SolveOpt, error) {
 	for k, v := range req.Labels {
 		attrs["label:"+k] = v
 	}
+	mode, allowed, err := netMode(req.Network)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
+	if m := dockerfileNetwork(mode); m != "" {
+		attrs["force-network-mode"] = m
+	}
 	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
 	return client.SolveOpt{
-		SharedKey:     sessionKey(req.ContextKey), // BuildKit's copies of the locals are kept by it
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: attrs,
+		SharedKey:           sessionKey(req.ContextKey), // BuildKit's copies of the locals are kept by it
+		Frontend:            "dockerfile.v0",
+		FrontendAttrs:       attrs,
+		AllowedEntitlements: allowed,
 		LocalMounts: map[string]fsutil.FS{
 			"context":    contextFS,
 			"dockerfile": dockerfileFS,

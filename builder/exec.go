@@ -25,6 +25,7 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	sessioncontent "github.com/moby/buildkit/session/content"
 	"github.com/moby/buildkit/session/grpchijack"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/grpcerrors"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,6 +60,8 @@ type ExecRequest struct {
 	Workspace string
 	// Platform is "os/arch[/variant]", or "" for the daemon's own.
 	Platform string
+	// Network is the command's network: "" (BuildKit's sandbox), proto.NetworkHost or proto.NetworkNone.
+	Network string
 }
 
 // Exec runs req's command in a container of its image through BuildKit, as docker run would, with the run's
@@ -109,7 +112,7 @@ func (b *Builder) Exec(ctx context.Context, req ExecRequest, log io.Writer) (exi
 	}
 	go s.Run(context.WithoutCancel(ctx), grpchijack.Dialer(b.client.ControlClient()))
 	defer s.Close()
-	opt := client.SolveOpt{SharedSession: s, SessionPreInitialized: true, Exports: x.exports}
+	opt := client.SolveOpt{SharedSession: s, SessionPreInitialized: true, Exports: x.exports, AllowedEntitlements: x.allowed}
 
 	status := make(chan *client.SolveStatus)
 	done := copyExecOutput(status, x.name, log)
@@ -157,6 +160,8 @@ type execution struct {
 	req      ExecRequest
 	name     string              // the name of the exec vertex, whose logs are the command's output
 	platform *ocispecs.Platform  // nil: the daemon's
+	network  pb.NetMode          // the command's network
+	allowed  []string            // the entitlements the network needs
 	layout   ocispecs.Descriptor // the layout image's descriptor, when req.Layout is set
 
 	attachables []session.Attachable
@@ -187,6 +192,10 @@ func newExec(req ExecRequest) (*execution, error) {
 			return nil, proto.Errorf(proto.Invalid, "running a command: the platform %q: %v", req.Platform, err)
 		}
 		x.platform = &p
+	}
+	var err error
+	if x.network, x.allowed, err = netMode(req.Network); err != nil {
+		return nil, err
 	}
 	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
 	x.attachables = []session.Attachable{
@@ -246,7 +255,7 @@ func (x *execution) build(ctx context.Context, c gateway.Client) (*gateway.Resul
 	if x.req.User != "" {
 		st = st.User(x.req.User)
 	}
-	run := st.Run(llb.Args(argv), llb.IgnoreCache, llb.WithCustomName(x.name))
+	run := st.Run(llb.Args(argv), llb.IgnoreCache, llb.WithCustomName(x.name), llb.Network(x.network))
 	out := run.Root()
 	if x.req.Workspace != "" {
 		out = run.AddMount(WorkspaceDir, workspace(c.BuildOpts().SessionID, x.wsKey, x.stamp))

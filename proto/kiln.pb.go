@@ -175,10 +175,13 @@ type BuildSpec struct {
 	// A multi-step run (an ACR task file) instead of a docker build: task_file is the file's text (kiln run -f),
 	// or task_file_path names it inside the context (a task whose -f is a .yaml file); cmd is kiln run --cmd's
 	// "IMAGE ARGS", a run of one cmd step. values are the file's .Values (--values, then --set over them).
-	TaskFile      string            `protobuf:"bytes,12,opt,name=task_file,json=taskFile,proto3" json:"task_file,omitempty"`
-	TaskFilePath  string            `protobuf:"bytes,13,opt,name=task_file_path,json=taskFilePath,proto3" json:"task_file_path,omitempty"`
-	Cmd           string            `protobuf:"bytes,14,opt,name=cmd,proto3" json:"cmd,omitempty"`
-	Values        map[string]string `protobuf:"bytes,15,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TaskFile     string            `protobuf:"bytes,12,opt,name=task_file,json=taskFile,proto3" json:"task_file,omitempty"`
+	TaskFilePath string            `protobuf:"bytes,13,opt,name=task_file_path,json=taskFilePath,proto3" json:"task_file_path,omitempty"`
+	Cmd          string            `protobuf:"bytes,14,opt,name=cmd,proto3" json:"cmd,omitempty"`
+	Values       map[string]string `protobuf:"bytes,15,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// network is the network of the run's RUN steps and cmd steps: "" for Kiln's isolated bridge, "host" for
+	// the host's (which needs kiln serve --allow-host-network) or "none" for loopback only (proto.ParseNetwork).
+	Network       string `protobuf:"bytes,16,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +319,13 @@ func (x *BuildSpec) GetValues() map[string]string {
 		return x.Values
 	}
 	return nil
+}
+
+func (x *BuildSpec) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
 }
 
 // GitContext is a build context fetched from a git repository.
@@ -1175,8 +1185,10 @@ type Task struct {
 	BasesCommit string                 `protobuf:"bytes,25,opt,name=bases_commit,json=basesCommit,proto3" json:"bases_commit,omitempty"` // the commit bases were read from
 	BasesReadAt *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=bases_read_at,json=basesReadAt,proto3" json:"bases_read_at,omitempty"`
 	// timers start the task on schedules; values are the .Values of its task file.
-	Timers        []*Timer          `protobuf:"bytes,27,rep,name=timers,proto3" json:"timers,omitempty"`
-	Values        map[string]string `protobuf:"bytes,28,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Timers []*Timer          `protobuf:"bytes,27,rep,name=timers,proto3" json:"timers,omitempty"`
+	Values map[string]string `protobuf:"bytes,28,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// network is the network of its runs, as BuildSpec.network.
+	Network       string `protobuf:"bytes,29,opt,name=network,proto3" json:"network,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1405,6 +1417,13 @@ func (x *Task) GetValues() map[string]string {
 		return x.Values
 	}
 	return nil
+}
+
+func (x *Task) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
 }
 
 // RunStatusChanged is published on StatusSubject(run_id) by workers whenever a run starts or ends, for the
@@ -1849,7 +1868,7 @@ var File_proto_kiln_proto protoreflect.FileDescriptor
 
 const file_proto_kiln_proto_rawDesc = "" +
 	"\n" +
-	"\x10proto/kiln.proto\x12\akiln.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x05\n" +
+	"\x10proto/kiln.proto\x12\akiln.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x05\n" +
 	"\tBuildSpec\x12%\n" +
 	"\x0econtext_object\x18\x01 \x01(\tR\rcontextObject\x12\x1e\n" +
 	"\n" +
@@ -1870,7 +1889,8 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\ttask_file\x18\f \x01(\tR\btaskFile\x12$\n" +
 	"\x0etask_file_path\x18\r \x01(\tR\ftaskFilePath\x12\x10\n" +
 	"\x03cmd\x18\x0e \x01(\tR\x03cmd\x126\n" +
-	"\x06values\x18\x0f \x03(\v2\x1e.kiln.v1.BuildSpec.ValuesEntryR\x06values\x1a<\n" +
+	"\x06values\x18\x0f \x03(\v2\x1e.kiln.v1.BuildSpec.ValuesEntryR\x06values\x12\x18\n" +
+	"\anetwork\x18\x10 \x01(\tR\anetwork\x1a<\n" +
 	"\x0eBuildArgsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1957,7 +1977,8 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\bR\aruntime\x12\x1a\n" +
 	"\bplatform\x18\x03 \x01(\tR\bplatform\x12\x14\n" +
-	"\x05stage\x18\x04 \x01(\tR\x05stage\"\xe6\t\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\"\x80\n" +
+	"\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x06source\x18\x02 \x01(\v2\x13.kiln.v1.GitContextR\x06source\x12\x1e\n" +
@@ -1995,7 +2016,8 @@ const file_proto_kiln_proto_rawDesc = "" +
 	"\fbases_commit\x18\x19 \x01(\tR\vbasesCommit\x12>\n" +
 	"\rbases_read_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\vbasesReadAt\x12&\n" +
 	"\x06timers\x18\x1b \x03(\v2\x0e.kiln.v1.TimerR\x06timers\x121\n" +
-	"\x06values\x18\x1c \x03(\v2\x19.kiln.v1.Task.ValuesEntryR\x06values\x1a<\n" +
+	"\x06values\x18\x1c \x03(\v2\x19.kiln.v1.Task.ValuesEntryR\x06values\x12\x18\n" +
+	"\anetwork\x18\x1d \x01(\tR\anetwork\x1a<\n" +
 	"\x0eBuildArgsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +

@@ -27,8 +27,8 @@ func multiStep(spec *proto.BuildSpec) bool {
 // runSteps runs a multi-step run in the checked-out context dir, which is its shared workspace: the task
 // file is read (from the spec, or from the context) and rendered with the run's values and the secrets it
 // names, then its steps run by their when. Build steps export into layouts under work, where later cmd steps
-// run them and push steps push them.
-func (w *Worker) runSteps(ctx context.Context, run *proto.Run, commit, dir, work string, log *runLog) (built, error) {
+// run them and push steps push them. Build and cmd steps run on network.
+func (w *Worker) runSteps(ctx context.Context, run *proto.Run, commit, dir, work, network string, log *runLog) (built, error) {
 	var out built
 	file, err := w.loadTaskFile(ctx, run, commit, dir, log.secrets)
 	if err != nil {
@@ -41,7 +41,7 @@ func (w *Worker) runSteps(ctx context.Context, run *proto.Run, commit, dir, work
 		rec.steps = append(rec.steps, &proto.StepResult{Id: st.ID, Kind: st.Kind(), Status: proto.Status_QUEUED})
 	}
 	rec.save(rec.all())
-	x := &stepExec{w: w, file: file, workspace: dir, work: work, built: make(map[string]string), run: run, secrets: log.secrets}
+	x := &stepExec{w: w, file: file, workspace: dir, work: work, network: network, built: make(map[string]string), run: run, secrets: log.secrets}
 	g := &graph{file: file, exec: x.exec, rec: rec, log: slog, sleep: sleepCtx}
 	err = g.run(ctx)
 	out.steps = log.secrets.steps(rec.all())
@@ -148,6 +148,7 @@ type stepExec struct {
 	workspace string
 	work      string
 	secrets   *masker // the run's: an image reference in an event may hold a secret
+	network   string  // of the build and cmd steps
 
 	mu     sync.Mutex
 	built  map[string]string // image reference → the layout directory its build step exported

@@ -214,6 +214,10 @@ type built struct {
 func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built, error) {
 	var out built
 	spec := run.GetSpec()
+	network, err := proto.ParseNetwork("the run's network", spec.GetNetwork(), w.AllowHostNetwork)
+	if err != nil {
+		return out, err
+	}
 	dir, err := os.MkdirTemp(w.WorkDir, run.GetId()+"-")
 	if err != nil {
 		return out, fmt.Errorf("making the run's work directory: %w", err)
@@ -231,7 +235,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built,
 	}
 	if multiStep(spec) {
 		commit := out.commit
-		out, err = w.runSteps(ctx, run, commit, contextDir, dir, log)
+		out, err = w.runSteps(ctx, run, commit, contextDir, dir, network, log)
 		out.commit = commit
 		return out, err
 	}
@@ -244,6 +248,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built,
 		Platform:   spec.GetPlatform(),
 		OutputDir:  layoutDir,
 		ContextKey: builder.GitContextKey(spec.GetGit().GetUrl(), out.commit, spec.GetGit().GetSubdir()), // "": not git
+		Network:    network,
 	}, log)
 	if err != nil {
 		return out, err

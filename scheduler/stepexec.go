@@ -44,7 +44,8 @@ func (x *stepExec) build(ctx context.Context, i int, log io.Writer) (*proto.Step
 		return nil, fmt.Errorf("making the step's layout directory: %w", err)
 	}
 	res, err := x.w.Builder.Build(ctx, builder.Request{ContextDir: contextDir, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs,
-		Target: b.Target, Platform: b.Platform, OutputDir: layout, NoCache: b.NoCache, Pull: b.Pull, Labels: b.Labels}, log)
+		Target: b.Target, Platform: b.Platform, OutputDir: layout, NoCache: b.NoCache, Pull: b.Pull, Labels: b.Labels,
+		Network: x.network}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +75,7 @@ func (x *stepExec) cmd(ctx context.Context, i int, log io.Writer) (*proto.StepRe
 		WorkingDir: st.WorkingDirectory,
 		User:       st.User,
 		Workspace:  x.workspace,
+		Network:    x.network,
 	}
 	if st.EntryPoint != "" {
 		req.Entrypoint = []string{st.EntryPoint}

@@ -71,6 +71,9 @@ type Worker struct {
 	// DefaultRegistry goes in front of the tags of a task file's steps that name no registry, and is its
 	// {{.Run.Registry}}.
 	DefaultRegistry string
+	// AllowHostNetwork lets a run have the host's network (spec network "host"); without it such a run ends
+	// Failed, whatever let it onto the queue.
+	AllowHostNetwork bool
 	// PushOptions sets the retries and credentials of pushes.
 	PushOptions builder.PushOptions
 	Logger      *slog.Logger

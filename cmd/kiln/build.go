@@ -19,7 +19,7 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tags      stringList
 		buildArgs = keyValues{}
 	)
-	fs := newFlags("build", "build [-t TAG]... [-f DOCKERFILE] [--build-arg K=V]... [--target STAGE] [--platform OS/ARCH] [--no-push] [--no-wait] [--timeout SECONDS] CONTEXT\n\n"+
+	fs := newFlags("build", "build [-t TAG]... [-f DOCKERFILE] [--build-arg K=V]... [--target STAGE] [--platform OS/ARCH] [--no-push] [--no-wait] [--timeout SECONDS] [--network MODE] CONTEXT\n\n"+
 		"CONTEXT is a directory, which is uploaded, or a URL the server fetches: a git repository\n"+
 		"(https://HOST/OWNER/REPO.git[#REF][:SUBDIR]) or a tar or tar.gz archive (https://HOST/ctx.tar.gz).")
 	srv.add(fs)
@@ -31,6 +31,8 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	noPush := fs.Bool("no-push", false, "build without pushing")
 	noWait := fs.Bool("no-wait", false, "print the run ID and return without waiting")
 	timeout := fs.Int("timeout", 3600, "run timeout in `seconds`")
+	var net network
+	fs.Var(&net, "network", networkUsage)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -40,7 +42,8 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	push := !*noPush
-	req := api.BuildRequest{Dockerfile: *dockerfile, Tags: tags, BuildArgs: buildArgs, Target: *target, Platform: *platform, Push: &push, Timeout: *timeout}
+	req := api.BuildRequest{Dockerfile: *dockerfile, Tags: tags, BuildArgs: buildArgs, Target: *target, Platform: *platform, Push: &push, Timeout: *timeout,
+		Network: string(net)}
 	c := api.NewClient(srv.server, srv.token)
 	run, err := submit(ctx, c, req, pos[0])
 	if err != nil {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/kilnbuild/kiln/proto"
 )
 
 // stringList is a flag that may be given many times: -t a -t b.
@@ -24,6 +27,22 @@ func (kv keyValues) Set(v string) error {
 		return fmt.Errorf("%q is not KEY=VALUE", v)
 	}
 	kv[k] = val
+	return nil
+}
+
+// network is the value of --network: default, host or none, as the API takes them.
+type network string
+
+// networkUsage is the help text of --network.
+const networkUsage = "`network` of the RUN steps: default (isolated: the world, nothing of the server's machine), " +
+	"host (the machine's own; the server must run with --allow-host-network) or none"
+
+func (n *network) String() string { return string(*n) }
+func (n *network) Set(v string) error {
+	if !slices.Contains(proto.Networks, v) {
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(proto.Networks, ", "))
+	}
+	*n = network(v)
 	return nil
 }
 

@@ -21,7 +21,7 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 		sets   = keyValues{}
 		values string
 	)
-	fs := newFlags("run", "run (-f FILE | --cmd \"IMAGE [ARGS]\") [--set K=V]... [--values FILE] [--no-wait] [--timeout SECONDS] CONTEXT\n\n"+
+	fs := newFlags("run", "run (-f FILE | --cmd \"IMAGE [ARGS]\") [--set K=V]... [--values FILE] [--no-wait] [--timeout SECONDS] [--network MODE] CONTEXT\n\n"+
 		"CONTEXT is a directory, which is uploaded, a git or tarball URL the server fetches, or /dev/null for none.\n"+
 		"FILE is an ACR task file (YAML), read from inside CONTEXT (from the current directory for /dev/null,\n"+
 		"from standard input for -).")
@@ -32,6 +32,8 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	fs.StringVar(&values, "values", "", "YAML `file` of values for the task file ({{.Values.K}})")
 	noWait := fs.Bool("no-wait", false, "print the run ID and return without waiting")
 	timeout := fs.Int("timeout", 3600, "run timeout in `seconds`")
+	var net network
+	fs.Var(&net, "network", networkUsage)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -42,7 +44,7 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 	if (*file == "") == (*cmd == "") {
 		return usagef("needs either -f FILE or --cmd \"IMAGE [ARGS]\"")
 	}
-	req := api.BuildRequest{Cmd: *cmd, Timeout: *timeout}
+	req := api.BuildRequest{Cmd: *cmd, Timeout: *timeout, Network: string(net)}
 	if req.Values, err = readValues(values, sets); err != nil {
 		return err
 	}

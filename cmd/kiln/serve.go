@@ -34,6 +34,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.BaseSettle, "base-settle", cfg.BaseSettle, "how long a base image update waits for more before its dependents run, so that changes landing together start one run")
 	fs.BoolVar(&cfg.RegistryNotify, "registry-notify", cfg.RegistryNotify, "the embedded registry tells Kiln of every push (/v1/webhooks/registry)")
 	fs.StringVar(&cfg.RegistryTokenFile, "registry-token-file", "", "`file` holding the token registries send to /v1/webhooks/registry as a bearer token (default: the API's token)")
+	fs.BoolVar(&cfg.AllowHostNetwork, "allow-host-network", false, "accept runs and tasks with --network host, whose RUN steps reach every service of this machine")
 	logLevel := fs.String("log-level", "info", "`level` of the service log: debug, info, warn, error")
 	pos, err := parse(fs, args)
 	if err != nil {

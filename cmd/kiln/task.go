@@ -20,7 +20,7 @@ import (
 const taskSynopsis = "--context https://HOST/OWNER/REPO.git[#BRANCH][:SUBDIR] [-f DOCKERFILE] [-t TAG]... [--arg K=V]... " +
 	"[--commit-trigger=true] [--pr-trigger=false] [--tag-trigger=false] [--path-filter GLOB]... [--latest-only=true] " +
 	"[--push-pull-requests=false] [--no-push] [--git-token-file F] [--webhook-secret-file F] [--timeout S] [--target S] [--platform P] " +
-	"[--base-image-trigger=true] [--base-image-trigger-type runtime|all]"
+	"[--base-image-trigger=true] [--base-image-trigger-type runtime|all] [--network default|host|none]"
 
 // taskCmd is `kiln task create|list|show|update|delete|run|deps|timer`.
 func taskCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -150,6 +150,7 @@ type taskFlags struct {
 	timeout                               int
 	baseImageTrigger                      bool
 	baseImageTriggerType                  triggerType
+	network                               network
 }
 
 // triggerType is the value of --base-image-trigger-type: runtime or all.
@@ -188,6 +189,7 @@ func (f *taskFlags) add(fs *flag.FlagSet) {
 	f.baseImageTriggerType = "runtime"
 	fs.Var(&f.baseImageTriggerType, "base-image-trigger-type",
 		"which bases the base image trigger tracks: `runtime` (the final stage's) or all (build-time ones too)")
+	fs.Var(&f.network, "network", networkUsage)
 }
 
 // parseTaskCreate parses the arguments of `task create` into the request that creates the task.
@@ -215,7 +217,7 @@ func parseTaskCreate(args []string) (serverFlags, api.Task, error) {
 		Timeout: f.timeout, Push: &push, CommitTrigger: &f.commitTrigger, PullRequestTrigger: &f.prTrigger,
 		TagTrigger: &f.tagTrigger, PathFilters: f.pathFilters, LatestOnly: &f.latestOnly,
 		PushPullRequests: &f.pushPullRequests, BaseImageTrigger: &f.baseImageTrigger,
-		BaseImageTriggerType: string(f.baseImageTriggerType), Timers: schedules,
+		BaseImageTriggerType: string(f.baseImageTriggerType), Timers: schedules, Network: string(f.network),
 	}
 	if len(f.buildArgs) > 0 {
 		t.BuildArgs = f.buildArgs
@@ -290,6 +292,8 @@ func parseTaskUpdate(args []string) (serverFlags, string, api.TaskPatch, error) 
 			p.BaseImageTrigger = &f.baseImageTrigger
 		case "base-image-trigger-type":
 			p.BaseImageTriggerType = (*string)(&f.baseImageTriggerType)
+		case "network":
+			p.Network = (*string)(&f.network)
 		}
 	})
 	return srv, name, p, err

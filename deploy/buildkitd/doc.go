@@ -1,5 +1,7 @@
 // Package buildkitd supervises a buildkitd process on the machine Kiln runs on: it starts the daemon with the
-// OCI worker on overlayfs, restarts it whenever it exits, and stops it when Kiln stops.
+// OCI worker on overlayfs, restarts it whenever it exits, and stops it when Kiln stops. The builds' containers
+// get a network of their own, on a bridge that the machine's firewall closes to the machine itself (network.go,
+// firewall.go): a build is untrusted code, and must reach none of Kiln's services.
 //
 // A single-machine Kiln runs one Supervisor and builds through its Addr; a multi-machine installation points
 // Kiln at remote BuildKit daemons instead. The child runs in its own process group and is sent SIGKILL by the

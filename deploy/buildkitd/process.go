@@ -29,6 +29,8 @@ func (cfg Config) args() []string {
 		"--oci-worker=true",
 		"--containerd-worker=false",
 		"--oci-worker-snapshotter=overlayfs",
+		// A build asks for the host's network only when Kiln let it (serve --allow-host-network).
+		"--allow-insecure-entitlement", "network.host",
 		"--root", cfg.Root,
 		"--addr", cfg.Addr,
 	}

@@ -20,10 +20,15 @@ const (
 
 // Config says which buildkitd to run and how.
 type Config struct {
-	Bin       string    // path of the buildkitd binary
-	Root      string    // --root
-	Addr      string    // e.g. "unix:///var/lib/kiln/buildkitd.sock"
-	Config    string    // optional --config file (buildkitd.toml)
+	Bin  string // path of the buildkitd binary
+	Root string // --root
+	Addr string // e.g. "unix:///var/lib/kiln/buildkitd.sock"
+	// Network is the bridge build containers are attached to, its zero fields derived from Root.
+	Network Network
+	// Config is an optional buildkitd.toml used instead of the one the supervisor writes under Root from
+	// Network. With it, the containers' network, and any firewall around it, are the file's and its
+	// operator's business: the supervisor installs no firewall rules.
+	Config    string
 	Stderr    io.Writer // buildkitd's output; nil discards it
 	ExtraArgs []string
 }
@@ -69,9 +74,15 @@ func (s *Supervisor) PID() int {
 // is restarted after 0.5s again. When ctx is done, Run sends buildkitd SIGTERM, then SIGKILL to its process
 // group if it has not exited within 10s, and returns nil once it has exited.
 //
+// Before the first start Run isolates the builds' network (unless Config.Config names an operator's own
+// buildkitd.toml): it writes a buildkitd.toml under Root that puts the OCI worker on its own bridge (Network),
+// and inserts iptables and ip6tables rules that drop whatever comes in on that bridge for this machine itself,
+// which it removes, with the bridge, when it returns. So a RUN step reaches the world through NAT, but no
+// service of this machine: not on 127.0.0.1, and not on any address of the machine through its gateway.
+//
 // Run returns an error, with nothing left running, when it cannot start buildkitd at all: when this process is
-// not root, the configuration is incomplete, the binary cannot be executed or another process is listening on
-// Addr. Run may be called once.
+// not root, the configuration is incomplete, the CNI plugins or iptables are missing, the binary cannot be
+// executed or another process is listening on Addr. Run may be called once.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.ran {
@@ -98,12 +109,25 @@ func (s *Supervisor) run(ctx context.Context) error {
 	if err := s.cfg.check(); err != nil {
 		return fmt.Errorf("running buildkitd: %w", err)
 	}
+	cfg, fw, err := isolate(ctx, s.cfg)
+	if err != nil {
+		return fmt.Errorf("running buildkitd: %w", err)
+	}
+	if fw != nil {
+		defer func() {
+			ctx := context.WithoutCancel(ctx)
+			err := errors.Join(fw.remove(ctx), removeBridge(ctx, fw.bridge))
+			if err != nil && s.cfg.Stderr != nil {
+				fmt.Fprintf(s.cfg.Stderr, "kiln: %v\n", err)
+			}
+		}()
+	}
 	backoff := minBackoff
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil
 		}
-		c, err := start(s.cfg)
+		c, err := start(cfg)
 		if err != nil {
 			return fmt.Errorf("starting buildkitd: %w", err)
 		}

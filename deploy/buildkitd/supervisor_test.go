@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/buildkit/client"
 )
 
 // TestMain runs the test binary as a stand-in for Kiln when KILN_TEST_FAKE_KILN is set: see fakeKiln.
@@ -128,6 +130,51 @@ func TestSupervisor(t *testing.T) {
 	}
 }
 
+// TestSupervisorIsolates runs the real buildkitd and checks that its worker runs containers on its bridge
+// (BuildKit's "cni" network), behind the firewall rules, which go when Run returns. It takes a few seconds.
+func TestSupervisorIsolates(t *testing.T) {
+	var out syncBuffer
+	s := newSupervisor(t, &out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("buildkitd output:\n%s", out.String())
+		}
+	})
+	bridge := bridgeName(s.cfg.Root)
+	stop := run(t, s)
+	waitReady(t, s, 2*time.Minute)
+
+	c, err := client.New(t.Context(), s.Addr())
+	if err != nil {
+		t.Fatalf("client.New(%s) = %v", s.Addr(), err)
+	}
+	defer c.Close()
+	workers, err := c.ListWorkers(t.Context())
+	if err != nil || len(workers) == 0 {
+		t.Fatalf("ListWorkers() = %v, %v, want a worker", workers, err)
+	}
+	if got := workers[0].Labels["org.mobyproject.buildkit.worker.network"]; got != "cni" {
+		t.Errorf("worker network label = %q, want \"cni\": the worker is not on its bridge", got)
+	}
+	for _, tool := range firewallTools {
+		if got := rulesOn(t, tool, bridge); got != 1 {
+			t.Errorf("%s rules dropping input from %s while buildkitd runs = %d, want 1", tool, bridge, got)
+		}
+	}
+
+	if err := stop(); err != nil {
+		t.Fatalf("Run() after its context ended = %v, want nil", err)
+	}
+	for _, tool := range firewallTools {
+		if got := rulesOn(t, tool, bridge); got != 0 {
+			t.Errorf("%s rules dropping input from %s after Run returned = %d, want 0", tool, bridge, got)
+		}
+	}
+	if _, err := net.InterfaceByName(bridge); err == nil {
+		t.Errorf("InterfaceByName(%s) after Run returned = nil error, want the bridge gone", bridge)
+	}
+}
+
 // TestBuildkitdDiesWithKiln runs a stand-in for Kiln that supervises the real buildkitd, SIGKILLs it, and
 // checks that buildkitd dies too. It takes a few seconds.
 func TestBuildkitdDiesWithKiln(t *testing.T) {
@@ -135,8 +182,22 @@ func TestBuildkitdDiesWithKiln(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	// A buildkitd killed outright leaves what a clean stop removes: its network namespaces, bind-mounted under its
+	// root (the next buildkitd on that root clears them), and the firewall rules of the Kiln killed with it
+	// (the next Kiln on that root finds them in place).
+	t.Cleanup(func() {
+		if fw, err := newFirewall(bridgeName(filepath.Join(dir, "root")), firewallTools...); err == nil {
+			fw.remove(context.Background())
+		}
+		namespaces, _ := filepath.Glob(filepath.Join(dir, "root", "net", "cni", "*"))
+		for _, ns := range namespaces {
+			syscall.Unmount(ns, syscall.MNT_DETACH)
+		}
+		removeBridge(context.Background(), bridgeName(filepath.Join(dir, "root")))
+	})
 	kiln := exec.Command(exe, "-test.run=^$")
-	kiln.Env = append(os.Environ(), "KILN_TEST_FAKE_KILN=1", "KILN_TEST_BIN="+buildkitdBin(t), "KILN_TEST_DIR="+t.TempDir())
+	kiln.Env = append(os.Environ(), "KILN_TEST_FAKE_KILN=1", "KILN_TEST_BIN="+buildkitdBin(t), "KILN_TEST_DIR="+dir)
 	kiln.Stderr = os.Stderr
 	stdout, err := kiln.StdoutPipe()
 	if err != nil {
@@ -293,7 +354,7 @@ func TestCheckRoot(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	base := []string{"--oci-worker=true", "--containerd-worker=false", "--oci-worker-snapshotter=overlayfs",
-		"--root", "/r", "--addr", "unix:///s"}
+		"--allow-insecure-entitlement", "network.host", "--root", "/r", "--addr", "unix:///s"}
 	tests := []struct {
 		name string
 		cfg  Config

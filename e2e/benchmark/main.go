@@ -11,9 +11,10 @@
 //   - base image triggers: how soon a base pushed (by a registry notification, by Kiln's own run) queues
 //     its dependents' runs, one base fanning out to 100 tasks, and the requests polling 1,000 tags costs;
 //   - context fetches from git, go-git against git clone;
-//   - a warm build of a 20 MB context under a key of its own against one shared key.
+//   - a warm build of a 20 MB context under a key of its own against one shared key;
+//   - a RUN step's start on the isolated network against the host's.
 //
-// -only NAME measures one section and prints its markdown instead of writing -out: context-key.
+// -only NAME measures one section and prints its markdown instead of writing -out: context-key or network.
 package main
 
 import (
@@ -35,14 +36,18 @@ func main() {
 	rounds := flag.Int("rounds", 15, "builds of each kind, per side")
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
 	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
-	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key")
+	netRounds := flag.Int("network-rounds", 50, "RUN steps on each network, isolated and host")
+	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key or network")
 	flag.Parse()
-	if err := run(*out, *only, *rounds, *runs, *baseRounds); err != nil {
+	if err := run(*out, *only, *rounds, *runs, *baseRounds, *netRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
 	}
 }
 
-func run(out, only string, rounds, runs, baseRounds int) error {
+func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
+	if only != "" && only != "context-key" && only != "network" {
+		return fmt.Errorf("-only %q: the sections that run alone are context-key and network", only)
+	}
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -71,7 +76,7 @@ func run(out, only string, rounds, runs, baseRounds int) error {
 	if err := sup.WaitReady(readyCtx); err != nil {
 		return fmt.Errorf("starting buildkitd: %w", err)
 	}
-	if only != "" {
+	if only == "context-key" {
 		return runOnly(ctx, only, bkAddr, tmp, rounds)
 	}
 
@@ -90,6 +95,15 @@ func run(out, only string, rounds, runs, baseRounds int) error {
 	if err := b.kiln(ctx, "build", "-t", "base/busybox:1", filepath.Join(root, "examples", "base")); err != nil {
 		return fmt.Errorf("building the base image: %w", err)
 	}
+	if only == "network" {
+		log.Printf("network: %d RUN steps on each network, alternating", netRounds)
+		n, err := b.benchNetwork(ctx, netRounds)
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		fmt.Print(n.markdown())
+		return nil
+	}
 	log.Printf("builds: %d rounds of warm and cold, kiln build and buildctl interleaved", rounds)
 	if err := b.compareBuilds(ctx, r); err != nil {
 		return err
@@ -104,6 +118,10 @@ func run(out, only string, rounds, runs, baseRounds int) error {
 	log.Printf("multi-step: %d rounds of a 10-step task file and the same 10 quick builds", min(rounds, 10))
 	if r.steps, err = b.benchSteps(ctx, 10, min(rounds, 10)); err != nil {
 		return fmt.Errorf("multi-step: %w", err)
+	}
+	log.Printf("network: %d RUN steps on each network, alternating", netRounds)
+	if r.network, err = b.benchNetwork(ctx, netRounds); err != nil {
+		return fmt.Errorf("network: %w", err)
 	}
 
 	url, commit, stopGit, err := gitRepo(tmp)

@@ -20,6 +20,7 @@ type results struct {
 	webhook           webhookResults
 	base              baseResults
 	steps             stepResults
+	network           networkResults
 	git               gitFetchResults
 	contextKey        contextKeyResults
 }
@@ -86,6 +87,7 @@ func (r *results) write(path string) error {
 		"once its run was recorded and its event acknowledged by JetStream (file storage). %d answered 202 in %s: "+
 		"%.0f deliveries/s (target ≥ 1,000/s: %s).\n\n", 2000, w.concurrent, w.ingested, w.ingestTime.Round(time.Millisecond), rate, verdict(rate >= 1000))
 	b.WriteString(r.steps.markdown())
+	b.WriteString(r.network.markdown())
 	b.WriteString(r.base.markdown())
 	b.WriteString(r.git.markdown())
 	b.WriteString(r.contextKey.markdown())

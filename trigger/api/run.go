@@ -100,6 +100,10 @@ type BuildRequest struct {
 	TaskFilePath string            `json:"taskFilePath,omitempty"`
 	Cmd          string            `json:"cmd,omitempty"`
 	Values       map[string]string `json:"values,omitempty"`
+	// Network is the network of the RUN steps and cmd steps: "default" (or ""), a namespace of each step's own
+	// that reaches the world but nothing of the machine that builds; "host", the machine's own network, which
+	// the server must allow (kiln serve --allow-host-network); or "none", loopback only.
+	Network string `json:"network,omitempty"`
 }
 
 // statusNames holds the name of every status the API shows, indexed by proto.Status.
@@ -171,6 +175,7 @@ func RunFromProto(r *proto.Run) *Run {
 			TaskFilePath: spec.GetTaskFilePath(),
 			Cmd:          spec.GetCmd(),
 			Values:       spec.GetValues(),
+			Network:      spec.GetNetwork(),
 		},
 		Timer: timerOf(r),
 		Steps: stepsOf(r),

@@ -65,6 +65,8 @@ type Config struct {
 	// ReadBases reads the base images of a task's Dockerfile at the head of its branch, and the commit it read,
 	// when the task is saved; nil means basedeps.ForTask. The server bounds each call to 20 seconds (basesTimeout).
 	ReadBases func(ctx context.Context, t *proto.Task) ([]*proto.BaseDependency, string, error)
+	// AllowHostNetwork accepts runs and tasks that ask for the host's network; without it they are refused.
+	AllowHostNetwork bool
 }
 
 // defaultMaxContextSize is the build context limit when Config.MaxContextSize is 0.

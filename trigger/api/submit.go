@@ -39,6 +39,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) (err error) {
 	if err != nil {
 		return err
 	}
+	if spec.Network, err = proto.ParseNetwork("network", req.Network, s.cfg.AllowHostNetwork); err != nil {
+		return err
+	}
 	queued := s.cfg.Now().UTC()
 	tagRun := tags.Run{Queued: queued, TriggeredBy: "manual"}
 	if req.Context != "" {

@@ -57,6 +57,8 @@ type Task struct {
 	// Timers start the task on schedules (see Timer). After the create they change through
 	// /v1/tasks/{name}/timers, not a task's PATCH.
 	Timers []Timer `json:"timers,omitempty"`
+	// Network is the network of its runs' RUN steps, as BuildRequest.Network.
+	Network string `json:"network,omitempty"`
 
 	// Bases are the base images of the Dockerfile at the head of the branch, read when the task was saved.
 	Bases            []TaskBase `json:"bases,omitempty"`        // answers only
@@ -91,6 +93,7 @@ type TaskPatch struct {
 	// BaseImageTrigger and BaseImageTriggerType are as in Task.
 	BaseImageTrigger     *bool   `json:"baseImageTrigger,omitempty"`
 	BaseImageTriggerType *string `json:"baseImageTriggerType,omitempty"`
+	Network              *string `json:"network,omitempty"`
 }
 
 // TaskBase is a base image of a task's Dockerfile, as Task.Bases shows it.
@@ -148,6 +151,7 @@ func TaskFromProto(t *proto.Task) *Task {
 		BaseImageTriggerType: triggerType(t),
 		BasesError:           t.GetBasesError(),
 		Timers:               timersFromProto(t.GetTimers()),
+		Network:              t.GetNetwork(),
 	}
 	for _, b := range t.GetBases() {
 		out.Bases = append(out.Bases, TaskBase{Reference: b.GetReference(), Runtime: b.GetRuntime(),
@@ -175,8 +179,8 @@ func or(b *bool, def bool) bool {
 }
 
 // taskOf checks req and returns the task it creates, defaults filled in, stamped with now. Tag templates are
-// checked against registry.
-func taskOf(req Task, registry string, now time.Time) (*proto.Task, error) {
+// checked against registry; a host network is refused unless allowHost.
+func taskOf(req Task, registry string, allowHost bool, now time.Time) (*proto.Task, error) {
 	if err := store.CheckTaskName(req.Name); err != nil {
 		return nil, err
 	}
@@ -204,8 +208,9 @@ func taskOf(req Task, registry string, now time.Time) (*proto.Task, error) {
 	}
 	// The other fields are checked as a patch would set them, so that create and update agree.
 	patch := TaskPatch{Context: &req.Context, Dockerfile: &req.Dockerfile, Tags: &req.Tags, BuildArgs: &req.BuildArgs,
-		Timeout: &req.Timeout, PathFilters: &req.PathFilters, BaseImageTriggerType: &req.BaseImageTriggerType}
-	apply, err := patchOf(patch, registry)
+		Timeout: &req.Timeout, PathFilters: &req.PathFilters, BaseImageTriggerType: &req.BaseImageTriggerType,
+		Network: &req.Network}
+	apply, err := patchOf(patch, registry, allowHost)
 	if err != nil {
 		return nil, err
 	}
@@ -216,8 +221,9 @@ func taskOf(req Task, registry string, now time.Time) (*proto.Task, error) {
 	return t, nil
 }
 
-// patchOf checks p and returns the function that applies it to a task. It does not touch UpdatedAt.
-func patchOf(p TaskPatch, registry string) (func(t *proto.Task), error) {
+// patchOf checks p and returns the function that applies it to a task. It does not touch UpdatedAt. A host
+// network is refused unless allowHost.
+func patchOf(p TaskPatch, registry string, allowHost bool) (func(t *proto.Task), error) {
 	var steps []func(t *proto.Task)
 	set := func(step func(t *proto.Task)) { steps = append(steps, step) }
 	if p.Context != nil {
@@ -265,6 +271,13 @@ func patchOf(p TaskPatch, registry string) (func(t *proto.Task), error) {
 			return nil, err
 		}
 		set(func(t *proto.Task) { t.BaseImageTriggerAll = all })
+	}
+	if p.Network != nil {
+		network, err := proto.ParseNetwork("network", *p.Network, allowHost)
+		if err != nil {
+			return nil, err
+		}
+		set(func(t *proto.Task) { t.Network = network })
 	}
 	if p.WebhookSecret != nil && *p.WebhookSecret == "" {
 		return nil, proto.Errorf(proto.Invalid, "webhookSecret cannot be empty: a webhook must be signed")

@@ -43,7 +43,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.cfg.Now().UTC()
-	t, err := taskOf(req, s.cfg.DefaultRegistry, now)
+	t, err := taskOf(req, s.cfg.DefaultRegistry, s.cfg.AllowHostNetwork, now)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r.Body, &p, "the body", "a valid task update"); err != nil {
 		return err
 	}
-	apply, err := patchOf(p, s.cfg.DefaultRegistry)
+	apply, err := patchOf(p, s.cfg.DefaultRegistry, s.cfg.AllowHostNetwork)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ func TaskSpec(task *proto.Task, ref, commit string, tags []string) *proto.BuildS
 		Push:           task.GetPush(),
 		TimeoutSeconds: timeout,
 		TaskName:       task.GetName(),
+		Network:        task.GetNetwork(),
 	}
 	if IsTaskFile(task.GetDockerfile()) {
 		spec.TaskFilePath, spec.Dockerfile = task.GetDockerfile(), ""

@@ -53,6 +53,10 @@ type Config struct {
 	// RegistryTokenFile holds the token registries send to /v1/webhooks/registry; "" means the API's token,
 	// or, without one, a token made at start that only the embedded registry knows.
 	RegistryTokenFile string
+	// AllowHostNetwork lets runs and tasks ask for the host's network (--network host), where a RUN step
+	// reaches every service of the machine, Kiln's own included; the API refuses them without it, and so do
+	// this process's workers.
+	AllowHostNetwork bool
 	// ReadyTimeout bounds how long Run waits for buildkitd to answer before it reports ready anyway.
 	ReadyTimeout time.Duration
 	// Logger gets the service's log; nil discards it.

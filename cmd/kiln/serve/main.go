@@ -237,6 +237,7 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 		PushOptions:     builder.PushOptions{Backoff: m.cfg.PushBackoff},
 		Logger:          m.log.With("part", "worker"),
 	}
+	m.worker.AllowHostNetwork = m.cfg.AllowHostNetwork
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -278,11 +279,12 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token, regToken
 	ln := m.apiLn
 	gh := github.Config{APIURL: m.cfg.GitHubAPIURL, PublicURL: m.cfg.PublicURL}
 	srv := api.NewServer(api.Config{
-		DefaultRegistry: m.cfg.DefaultRegistry,
-		MaxContextSize:  m.cfg.MaxContextSize,
-		Token:           token,
-		Ready:           m.ready,
-		Hooks:           github.NewHooks(gh),
+		DefaultRegistry:  m.cfg.DefaultRegistry,
+		MaxContextSize:   m.cfg.MaxContextSize,
+		Token:            token,
+		Ready:            m.ready,
+		Hooks:            github.NewHooks(gh),
+		AllowHostNetwork: m.cfg.AllowHostNetwork,
 	}, st, js, m.nc, m.log.With("part", "api"))
 	hooks := webhook.NewHandler(webhook.Config{DefaultRegistry: m.cfg.DefaultRegistry},
 		st, queue.New(st, js, m.log.With("part", "webhook")), m.log.With("part", "webhook"))
