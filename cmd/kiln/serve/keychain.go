@@ -75,15 +75,3 @@ func registryHosts(listen, addr string) []string {
 	}
 	return hosts
 }
-
-// beyondLoopback reports whether host (host:port) names a machine other than this one to those who use it:
-// credentials stored in the shared store under a loopback name would be sent by workers elsewhere to whatever
-// listens on their own loopback.
-func beyondLoopback(host string) bool {
-	h, _, err := net.SplitHostPort(host)
-	if err != nil || h == "localhost" {
-		return false
-	}
-	ip := net.ParseIP(h)
-	return ip == nil || !(ip.IsLoopback() || ip.IsUnspecified())
-}

@@ -199,8 +199,8 @@ func (m *Main) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 
 // startRegistry starts the embedded registry, which tells this process's API of every push when RegistryNotify
 // is set. Its user and password are made on the first start and kept in the data directory; this process's
-// workers push with them, and so do workers elsewhere, which find them in the store under each name of the
-// registry that reaches it from another machine.
+// workers push with them, and so do workers in other processes, on this machine or others, which find them in
+// the store under each name of the registry.
 func (m *Main) startRegistry(ctx context.Context, st *store.Store, regToken string) error {
 	if m.cfg.RegistryListen == "" {
 		return nil
@@ -221,9 +221,6 @@ func (m *Main) startRegistry(ctx context.Context, st *store.Store, regToken stri
 	creds := store.RegistryCredentials{User: user, Password: password}
 	for _, host := range registryHosts(m.cfg.RegistryListen, reg.Addr()) {
 		m.logins.local[host] = creds
-		if !beyondLoopback(host) {
-			continue
-		}
 		if err := st.SetRegistryCredentials(ctx, host, creds); err != nil {
 			return fmt.Errorf("starting the embedded registry: %w", err)
 		}
