@@ -10,12 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/docker/cli/cli/config"
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/session/auth/authprovider"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 	"google.golang.org/grpc"
@@ -26,7 +24,8 @@ import (
 type Builder struct {
 	client *client.Client
 	addr   string
-	blobs  *blobStore // nil: each build exports every blob into its own OutputDir
+	blobs  *blobStore          // nil: each build exports every blob into its own OutputDir
+	creds  RegistryCredentials // nil: pulls use the docker config's credentials only
 }
 
 // reconnect is how the connection to buildkitd is retried while it is down. gRPC's default backoff grows to two
@@ -115,7 +114,7 @@ func (b *Builder) Build(ctx context.Context, req Request, log io.Writer) (*Resul
 	if log == nil {
 		log = io.Discard
 	}
-	opt, err := solveOpt(req)
+	opt, err := solveOpt(req, b.authProvider())
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +166,8 @@ func (b *Builder) layout(dir string, resp map[string]string) error {
 	return b.blobs.trim()
 }
 
-// solveOpt turns req into BuildKit's solve options.
-func solveOpt(req Request) (client.SolveOpt, error) {
+// solveOpt turns req into BuildKit's solve options, with auth answering buildkitd's requests for credentials.
+func solveOpt(req Request, auth session.Attachable) (client.SolveOpt, error) {
 	if req.ContextDir == "" || req.OutputDir == "" {
 		return client.SolveOpt{}, fmt.Errorf("building: a request needs both ContextDir and OutputDir")
 	}
@@ -221,7 +220,6 @@ func solveOpt(req Request) (client.SolveOpt, error) {
 	if m := dockerfileNetwork(mode); m != "" {
 		attrs["force-network-mode"] = m
 	}
-	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
 	return client.SolveOpt{
 		SharedKey:           sessionKey(req.ContextKey), // BuildKit's copies of the locals are kept by it
 		Frontend:            "dockerfile.v0",
@@ -236,11 +234,7 @@ func solveOpt(req Request) (client.SolveOpt, error) {
 			OutputDir: req.OutputDir,
 			Attrs:     map[string]string{"tar": "false"},
 		}},
-		Session: []session.Attachable{
-			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-				AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
-			}),
-		},
+		Session: []session.Attachable{auth},
 	}, nil
 }
 

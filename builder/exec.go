@@ -13,7 +13,6 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	"github.com/docker/cli/cli/config"
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
@@ -22,7 +21,6 @@ import (
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/session/auth/authprovider"
 	sessioncontent "github.com/moby/buildkit/session/content"
 	"github.com/moby/buildkit/session/grpchijack"
 	"github.com/moby/buildkit/solver/pb"
@@ -98,7 +96,7 @@ func (b *Builder) Exec(ctx context.Context, req ExecRequest, log io.Writer) (exi
 			fmt.Fprintf(log, "ERROR: %v\n", err)
 		}
 	}()
-	x, err := newExec(req)
+	x, err := newExec(req, b.authProvider())
 	if err != nil {
 		return -1, err
 	}
@@ -174,9 +172,9 @@ type execution struct {
 	err  error                // a failure build could name better than BuildKit's message
 }
 
-// newExec checks req and returns its execution, with what its session must offer buildkitd: the credentials,
-// the workspace and the layout.
-func newExec(req ExecRequest) (*execution, error) {
+// newExec checks req and returns its execution, with what its session must offer buildkitd: the credentials
+// (auth), the workspace and the layout.
+func newExec(req ExecRequest, auth session.Attachable) (*execution, error) {
 	x := &execution{req: req, name: "kiln exec " + identity.NewID()}
 	if (req.Image == "") == (req.Layout == "") {
 		return nil, proto.Errorf(proto.Invalid, "running a command: give either an image or an OCI layout")
@@ -197,12 +195,7 @@ func newExec(req ExecRequest) (*execution, error) {
 	if x.network, x.allowed, err = netMode(req.Network); err != nil {
 		return nil, err
 	}
-	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
-	x.attachables = []session.Attachable{
-		authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-			AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
-		}),
-	}
+	x.attachables = []session.Attachable{auth}
 	if req.Layout != "" {
 		desc, err := layoutImage(req.Layout, req.LayoutRef)
 		if err != nil {

@@ -27,7 +27,7 @@ func TestSolveOptNetwork(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := Request{ContextDir: t.TempDir(), OutputDir: t.TempDir(), Network: tt.network}
-			opt, err := solveOpt(req)
+			opt, err := solveOpt(req, nil)
 			if tt.wantErr {
 				if proto.ErrorCode(err) != proto.Invalid || !strings.Contains(err.Error(), tt.network) {
 					t.Errorf("solveOpt(Network %q) = %v, want an error of kind invalid naming it", tt.network, err)

@@ -136,7 +136,7 @@ func TestBaseImageNotification(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d1 := pushStamped(t, reg+"/base/busybox:1", base, "one")
+	d1 := k.pushStamped(t, reg+"/base/busybox:1", base, "one")
 	for i := range dependents {
 		runs := k.waitTaskRuns(t, fmt.Sprintf("app%d", i), 1)
 		checkBaseRun(t, k, runs[0], base, "", d1)
@@ -145,8 +145,8 @@ func TestBaseImageNotification(t *testing.T) {
 		}
 	}
 
-	pushStamped(t, reg+"/base/busybox:1", base, "one") // the same image, so the same digest
-	d2 := pushStamped(t, reg+"/base/busybox:1", base, "two")
+	k.pushStamped(t, reg+"/base/busybox:1", base, "one") // the same image, so the same digest
+	d2 := k.pushStamped(t, reg+"/base/busybox:1", base, "two")
 	for i := range dependents {
 		runs := k.waitTaskRuns(t, fmt.Sprintf("app%d", i), 2)
 		checkBaseRun(t, k, runs[0], base, d1, d2)
@@ -175,7 +175,7 @@ func TestBaseImagePoller(t *testing.T) {
 	})
 	reg := k.pushBase(t)
 	base := reg + "/poll/base:1"
-	d1 := pushStamped(t, reg+"/base/busybox:1", base, "one")
+	d1 := k.pushStamped(t, reg+"/base/busybox:1", base, "one")
 	g := gittest.NewServer(t, "")
 	r := gittest.NewRepo(t)
 	r.Commit(map[string]string{"Dockerfile": "FROM " + base + "\nRUN cat /stamp > /app-saw\n"})
@@ -201,7 +201,7 @@ func TestBaseImagePoller(t *testing.T) {
 	if runs := k.taskRuns(t, "app"); len(runs) != 0 {
 		t.Fatalf("the poller's first look at %s started %d runs, want none", base, len(runs))
 	}
-	d2 := pushStamped(t, reg+"/base/busybox:1", base, "two")
+	d2 := k.pushStamped(t, reg+"/base/busybox:1", base, "two")
 	run := k.waitTaskRuns(t, "app", 1)[0]
 	checkBaseRun(t, k, run, base, "", d2)
 	if run.BaseImage[0].Source != "poll" {
@@ -326,9 +326,10 @@ func (k *kiln) waitTaskRuns(t *testing.T, task string, n int) []*api.Run {
 	}
 }
 
-// pushStamped pushes from with one more layer holding /stamp = stamp to the tag to, straight to the registry
-// with go-containerregistry, and returns the digest pushed. The same stamp gives the same digest.
-func pushStamped(t *testing.T, from, to, stamp string) string {
+// pushStamped pushes from with one more layer holding /stamp = stamp to the tag to, straight to k's registry
+// with go-containerregistry and its credentials, and returns the digest pushed. The same stamp gives the same
+// digest.
+func (k *kiln) pushStamped(t *testing.T, from, to, stamp string) string {
 	t.Helper()
 	src, err := name.ParseReference(from)
 	if err != nil {
@@ -347,7 +348,7 @@ func pushStamped(t *testing.T, from, to, stamp string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(dst, img); err != nil {
+	if err := remote.Write(dst, img, k.registryAuth(t)); err != nil {
 		t.Fatalf("pushing %s: %v", to, err)
 	}
 	d, err := img.Digest()

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -63,7 +64,22 @@ func startKiln(t *testing.T, opts ...func(*serve.Config)) *kiln {
 	if err := m.Run(ctx); err != nil {
 		t.Fatalf("Main.Run() = %v", err)
 	}
-	return &kiln{Main: m, api: api.NewClient(m.APIURL(), ""), log: logs}
+	return &kiln{Main: m, api: api.NewClient(m.APIURL(), m.Token()), log: logs}
+}
+
+// registryAuth is the option that gives go-containerregistry the embedded registry's user and password, which
+// Kiln keeps in its data directory, for a test that pushes to it or deletes from it directly.
+func (k *kiln) registryAuth(t *testing.T) remote.Option {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(k.DataDir(), "registry-credentials"))
+	if err != nil {
+		t.Fatalf("reading the registry's credentials: %v", err)
+	}
+	user, password, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok {
+		t.Fatalf("%s holds no user:password", filepath.Join(k.DataDir(), "registry-credentials"))
+	}
+	return remote.WithAuth(&authn.Basic{Username: user, Password: password})
 }
 
 // submitDir packs dir as `kiln build` does and submits it.
@@ -148,7 +164,9 @@ func (k *kiln) cli(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(kilnBin, args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KILN_SERVER="+k.APIURL())
+	// A client config of the test's own, empty, so that the token is the one this Kiln made, from $KILN_TOKEN.
+	cmd.Env = append(os.Environ(), "KILN_SERVER="+k.APIURL(), "KILN_TOKEN="+k.Token(),
+		"KILN_CONFIG="+filepath.Join(t.TempDir(), "config.json"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -123,28 +123,37 @@ func TestBuildkitdSupervised(t *testing.T) {
 	}
 }
 
-// TestListenNeedsToken: beyond loopback the API needs --token-file; with one, requests need the token.
+// TestListenNeedsToken: the API needs a token on every address, beyond loopback too: --token-file's, or one made
+// in the data directory when none is given.
 func TestListenNeedsToken(t *testing.T) {
-	cfg := serve.DefaultConfig()
-	cfg.DataDir, cfg.Listen, cfg.NATSListen, cfg.RegistryListen, cfg.Workers = t.TempDir(), "0.0.0.0:0", "127.0.0.1:0", "", 0
-	m := serve.New(cfg)
-	err := m.Run(context.Background())
-	m.Close()
-	if err == nil || !strings.Contains(err.Error(), "--token-file") {
-		t.Fatalf("Run() on 0.0.0.0 without a token = %v, want a refusal naming --token-file", err)
-	}
-
+	made := startKiln(t, func(c *serve.Config) { c.Listen = "0.0.0.0:0"; c.Workers = 0 })
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k := startKiln(t, func(c *serve.Config) { c.Listen = "0.0.0.0:0"; c.TokenFile = tokenFile; c.Workers = 0 })
-	url := strings.Replace(k.APIURL(), "0.0.0.0", "127.0.0.1", 1)
-	if _, err := api.NewClient(url, "").ListRuns(context.Background(), "", 1); err == nil || !strings.Contains(err.Error(), "token") && !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
-		t.Errorf("ListRuns() without the token = %v, want unauthorized", err)
+	given := startKiln(t, func(c *serve.Config) { c.Listen = "0.0.0.0:0"; c.TokenFile = tokenFile; c.Workers = 0 })
+	tests := []struct {
+		name  string
+		k     *kiln
+		token string
+	}{
+		{name: "made", k: made, token: made.Token()},
+		{name: "--token-file", k: given, token: "s3cret"},
 	}
-	if _, err := api.NewClient(url, "s3cret").ListRuns(context.Background(), "", 1); err != nil {
-		t.Errorf("ListRuns() with the token = %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.k.Token() != tt.token || tt.token == "" {
+				t.Fatalf("Token() = %q, want %q", tt.k.Token(), tt.token)
+			}
+			url := strings.Replace(tt.k.APIURL(), "0.0.0.0", "127.0.0.1", 1)
+			url = strings.Replace(url, "[::]", "127.0.0.1", 1)
+			if _, err := api.NewClient(url, "").ListRuns(context.Background(), "", 1); err == nil || !strings.Contains(err.Error(), "token") && !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
+				t.Errorf("ListRuns() without the token = %v, want unauthorized", err)
+			}
+			if _, err := api.NewClient(url, tt.token).ListRuns(context.Background(), "", 1); err != nil {
+				t.Errorf("ListRuns() with the token = %v", err)
+			}
+		})
 	}
 }
 

@@ -253,12 +253,20 @@ steps:
 		if strings.Contains(k.logOf(t, run.ID), secret) {
 			t.Error("the stored log holds the secret")
 		}
-		resp, err := http.Get(k.APIURL() + "/v1/runs/" + run.ID)
+		req, err := http.NewRequest(http.MethodGet, k.APIURL()+"/v1/runs/"+run.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+k.Token())
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		record, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /v1/runs/%s = %s: %s", run.ID, resp.Status, record)
+		}
 		if strings.Contains(string(record), secret) {
 			t.Errorf("the run record holds the secret: %s", record)
 		}

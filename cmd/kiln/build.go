@@ -44,7 +44,7 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	push := !*noPush
 	req := api.BuildRequest{Dockerfile: *dockerfile, Tags: tags, BuildArgs: buildArgs, Target: *target, Platform: *platform, Push: &push, Timeout: *timeout,
 		Network: string(net)}
-	c := api.NewClient(srv.server, srv.token)
+	c := srv.client()
 	run, err := submit(ctx, c, req, pos[0])
 	if err != nil {
 		return err

@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kilnbuild/kiln/cmd/kiln/clientconfig"
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/trigger/api"
 )
 
 // stringList is a flag that may be given many times: -t a -t b.
@@ -88,5 +90,28 @@ func (s *serverFlags) add(fs *flag.FlagSet) {
 		server = "http://127.0.0.1:8080"
 	}
 	fs.StringVar(&s.server, "server", server, "Kiln server `URL` (or $KILN_SERVER)")
-	fs.StringVar(&s.token, "token", os.Getenv("KILN_TOKEN"), "bearer `token` for the server (or $KILN_TOKEN)")
+	fs.StringVar(&s.token, "token", os.Getenv("KILN_TOKEN"), "bearer `token` for the server (or $KILN_TOKEN, or the client config's)")
+}
+
+// client is a client of the server, with the token of --token, else $KILN_TOKEN, else the one the client config
+// holds for the server (which `kiln serve` writes there). A client config that cannot be read is reported on
+// stderr, and the client goes on without its token: the server then says that one is needed.
+func (s *serverFlags) client() *api.Client {
+	token := s.token
+	if token == "" {
+		var err error
+		if token, err = configToken(s.server); err != nil {
+			fmt.Fprintf(os.Stderr, "kiln: %v\n", err)
+		}
+	}
+	return api.NewClient(s.server, token)
+}
+
+// configToken is the token the local user's client config holds for server.
+func configToken(server string) (string, error) {
+	path, err := clientconfig.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	return clientconfig.Token(path, server)
 }

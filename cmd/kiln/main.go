@@ -36,8 +36,9 @@ Commands:
   secret set NAME       set a secret for task files ({{.Secrets.NAME}}), from stdin or --value-file
   secret list|delete    list secrets' names (never values), or delete one
 
-Client commands talk to --server, or $KILN_SERVER (default http://127.0.0.1:8080),
-with the bearer token in $KILN_TOKEN when the server requires one.
+Client commands talk to --server, or $KILN_SERVER (default http://127.0.0.1:8080), with the
+bearer token of --token, else $KILN_TOKEN, else the client config's for that server ($KILN_CONFIG,
+else ~/.config/kiln/config.json), where kiln serve writes the token it generates.
 Run 'kiln <command> -h' for a command's flags.
 `
 

@@ -70,7 +70,7 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Write
 		defer os.RemoveAll(empty)
 		where = empty
 	}
-	c := api.NewClient(srv.server, srv.token)
+	c := srv.client()
 	run, err := submit(ctx, c, req, where)
 	if err != nil {
 		return err

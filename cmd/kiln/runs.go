@@ -29,7 +29,7 @@ func runsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := noArgs(fs, args[1:]); err != nil {
 			return err
 		}
-		runs, err := api.NewClient(srv.server, srv.token).ListRuns(ctx, *status, *limit)
+		runs, err := srv.client().ListRuns(ctx, *status, *limit)
 		if err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func runsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		run, err := api.NewClient(srv.server, srv.token).Run(ctx, id)
+		run, err := srv.client().Run(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func runsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		run, err := api.NewClient(srv.server, srv.token).Cancel(ctx, id)
+		run, err := srv.client().Cancel(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func logsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return api.NewClient(srv.server, srv.token).Log(ctx, id, *followFlag, stdout)
+	return srv.client().Log(ctx, id, *followFlag, stdout)
 }
 
 func noArgs(fs *flag.FlagSet, args []string) error {

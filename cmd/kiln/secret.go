@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/kilnbuild/kiln/store"
-	"github.com/kilnbuild/kiln/trigger/api"
 )
 
 // secretCmd is `kiln secret set|list|delete`: the secrets task files use as {{.Secrets.ID}}.
@@ -34,7 +33,7 @@ func secretCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	c := api.NewClient(srv.server, srv.token)
+	c := srv.client()
 	switch verb {
 	case "list":
 		if len(pos) != 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kilnbuild/kiln/cmd/kiln/clientconfig"
 	"github.com/kilnbuild/kiln/cmd/kiln/serve"
 )
 
@@ -17,14 +18,15 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("serve", "serve [flags]")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`DIR` for JetStream, the registry and buildkitd state")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "API `address`; empty runs no API")
-	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS server or cluster `URL`; empty embeds one")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS server or cluster `URL`, nats://USER:PASSWORD@HOST:PORT if it wants them; empty embeds one")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "NATS credentials `file` (JWT and seed) to connect to --nats-url with")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS `address`, for workers in other processes")
 	fs.StringVar(&cfg.BuildkitAddr, "buildkit-addr", "", "external buildkitd `address`; empty starts and supervises one")
 	fs.StringVar(&cfg.BuildkitdBin, "buildkitd", "", "buildkitd `binary` to supervise (default: next to kiln, then $PATH)")
 	fs.StringVar(&cfg.RegistryListen, "registry-listen", cfg.RegistryListen, "embedded OCI registry `address`; empty runs none")
 	fs.StringVar(&cfg.DefaultRegistry, "default-registry", "", "`host` for tags that name no registry (default: the embedded registry)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "builds this process runs at once; 0 runs no worker")
-	fs.StringVar(&cfg.TokenFile, "token-file", "", "`file` holding the API's bearer token; required to listen beyond loopback")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "`file` holding the API's bearer token (default: one made on the first start, kept in the data directory and written to the client config)")
 	fs.Int64Var(&cfg.MaxContextSize, "max-context-size", cfg.MaxContextSize, "largest build context accepted, in `bytes`, compressed or not")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", cfg.AckWait, "how long a lost worker's run waits before another worker takes it")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "Kiln's `URL` as GitHub reaches it, for the webhooks tasks register and the links in commit statuses")
@@ -54,6 +56,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return usagef("--log-level: %v", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.ClientConfig, err = clientconfig.DefaultPath(); err != nil {
+		return err
+	}
 
 	m := serve.New(cfg)
 	defer m.Close()
@@ -67,11 +72,11 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if r := m.RegistryAddr(); r != "" {
 		fmt.Fprintf(stderr, "  registry:  %s (embedded)\n", r)
 	}
-	fmt.Fprintf(stderr, "  NATS:      %s\n", m.NATSURL())
+	fmt.Fprintf(stderr, "  NATS:      %s\n", serve.RedactURL(m.NATSURL()))
 	if b := m.BuildkitAddr(); b != "" {
 		fmt.Fprintf(stderr, "  buildkitd: %s\n", b)
 	}
-	fmt.Fprintf(stderr, "  data:      %s\n\nTry: bin/kiln build -t base/busybox:1 examples/base\n", m.DataDir())
+	fmt.Fprintf(stderr, "  data:      %s (credentials: api-token, nats-credentials, registry-credentials)\n\nTry: bin/kiln build -t base/busybox:1 examples/base\n", m.DataDir())
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "Stopping; runs in progress go back to the queue.")
 	if err := m.Close(); err != nil {

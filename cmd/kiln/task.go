@@ -28,7 +28,7 @@ func taskCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("needs a subcommand: create, list, show, update, delete, run, deps or timer")
 	}
 	var srv serverFlags
-	client := func() *api.Client { return api.NewClient(srv.server, srv.token) }
+	client := func() *api.Client { return srv.client() }
 	switch args[0] {
 	case "create":
 		s, req, err := parseTaskCreate(args[1:])

@@ -20,7 +20,7 @@ func timerCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("task timer needs a subcommand: add, update, remove or list")
 	}
 	var srv serverFlags
-	client := func() *api.Client { return api.NewClient(srv.server, srv.token) }
+	client := func() *api.Client { return srv.client() }
 	switch args[0] {
 	case "add":
 		fs := newFlags("task timer add", "task timer add NAME --timer-name T --schedule CRON [--enabled=true]")

@@ -13,11 +13,14 @@ import (
 // readyTimeout bounds how long Start waits for the server to accept clients.
 const readyTimeout = 10 * time.Second
 
-// Config says where an embedded NATS server keeps its JetStream data and where it listens.
+// Config says where an embedded NATS server keeps its JetStream data, where it listens and whom it lets in.
 type Config struct {
 	Dir  string // JetStream storage directory
 	Host string // default 127.0.0.1
 	Port int    // 0 picks a free port
+	// User and Password are what every client must connect with: the server lets no one in without them.
+	User     string
+	Password string
 }
 
 // Server is a running embedded NATS server with JetStream enabled.
@@ -35,6 +38,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("starting nats-server: no JetStream storage directory given")
 	}
+	if cfg.User == "" || cfg.Password == "" {
+		return nil, errors.New("starting nats-server: no user and password given: clients must authenticate")
+	}
 	// nats-server would only log a storage directory it cannot use; finding out here gives a clear error.
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("starting nats-server: creating JetStream storage directory: %w", err)
@@ -46,6 +52,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		StoreDir:  cfg.Dir,
 		NoLog:     true,
 		NoSigs:    true,
+		Username:  cfg.User,
+		Password:  cfg.Password,
 	}
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
@@ -90,6 +98,7 @@ func waitReady(ctx context.Context, ns *server.Server) error {
 }
 
 // ClientURL returns the URL clients connect to, such as nats://127.0.0.1:41234, with the port actually bound.
+// It holds no credentials: clients add the user and password themselves (nats.UserInfo, or in the URL).
 func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
 }

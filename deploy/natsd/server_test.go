@@ -2,6 +2,7 @@ package natsd
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -13,9 +14,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// start runs a server on cfg and shuts it down when the test ends.
+// The user and password the tests' servers let in.
+const (
+	testUser     = "kiln"
+	testPassword = "pass-word"
+)
+
+// start runs a server on cfg, with the test user unless cfg names one, and shuts it down when the test ends.
 func start(t *testing.T, cfg Config) *Server {
 	t.Helper()
+	cfg = withUser(cfg)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	s, err := Start(ctx, cfg)
@@ -29,7 +37,7 @@ func start(t *testing.T, cfg Config) *Server {
 // jetStream connects to s and returns a JetStream handle; the connection closes when the test ends.
 func jetStream(t *testing.T, s *Server) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(0))
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(0), nats.UserInfo(testUser, testPassword))
 	if err != nil {
 		t.Fatalf("nats.Connect(%s) error: %v", s.ClientURL(), err)
 	}
@@ -87,7 +95,7 @@ func TestRestartKeepsStreams(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
 
-	first, err := Start(ctx, Config{Dir: dir})
+	first, err := Start(ctx, withUser(Config{Dir: dir}))
 	if err != nil {
 		t.Fatalf("Start error: %v", err)
 	}
@@ -102,7 +110,7 @@ func TestRestartKeepsStreams(t *testing.T) {
 	}
 	first.Shutdown()
 
-	if _, err := nats.Connect(first.ClientURL(), nats.MaxReconnects(0)); err == nil {
+	if _, err := nats.Connect(first.ClientURL(), nats.MaxReconnects(0), nats.UserInfo(testUser, testPassword)); err == nil {
 		t.Errorf("nats.Connect(%s) after Shutdown succeeded, want an error", first.ClientURL())
 	}
 
@@ -140,10 +148,12 @@ func TestStartErrors(t *testing.T) {
 		ctx  context.Context
 		cfg  Config
 	}{
-		{name: "no dir", ctx: t.Context(), cfg: Config{}},
-		{name: "port in use", ctx: t.Context(), cfg: Config{Dir: t.TempDir(), Port: busy.Addr().(*net.TCPAddr).Port}},
-		{name: "dir is a file", ctx: t.Context(), cfg: Config{Dir: file}},
-		{name: "ctx done", ctx: canceled, cfg: Config{Dir: t.TempDir()}},
+		{name: "no dir", ctx: t.Context(), cfg: withUser(Config{})},
+		{name: "no user", ctx: t.Context(), cfg: Config{Dir: t.TempDir(), Password: testPassword}},
+		{name: "no password", ctx: t.Context(), cfg: Config{Dir: t.TempDir(), User: testUser}},
+		{name: "port in use", ctx: t.Context(), cfg: withUser(Config{Dir: t.TempDir(), Port: busy.Addr().(*net.TCPAddr).Port})},
+		{name: "dir is a file", ctx: t.Context(), cfg: withUser(Config{Dir: file})},
+		{name: "ctx done", ctx: canceled, cfg: withUser(Config{Dir: t.TempDir()})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,4 +169,43 @@ func TestStartErrors(t *testing.T) {
 			t.Logf("Start(%+v) error: %v", tt.cfg, err)
 		})
 	}
+}
+
+func TestClientsMustAuthenticate(t *testing.T) {
+	s := start(t, Config{Dir: t.TempDir()})
+	tests := []struct {
+		name string
+		opts []nats.Option
+		ok   bool
+	}{
+		{name: "no credentials"},
+		{name: "wrong password", opts: []nats.Option{nats.UserInfo(testUser, "guess")}},
+		{name: "wrong user", opts: []nats.Option{nats.UserInfo("admin", testPassword)}},
+		{name: "user and password", opts: []nats.Option{nats.UserInfo(testUser, testPassword)}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, err := nats.Connect(s.ClientURL(), append(tt.opts, nats.MaxReconnects(0))...)
+			if err == nil {
+				defer nc.Close()
+			}
+			if got := err == nil; got != tt.ok {
+				t.Errorf("nats.Connect(%s) error = %v, want success %v", s.ClientURL(), err, tt.ok)
+			}
+			if !tt.ok && !errors.Is(err, nats.ErrAuthorization) {
+				t.Errorf("nats.Connect(%s) error = %v, want %v", s.ClientURL(), err, nats.ErrAuthorization)
+			}
+		})
+	}
+	if u, err := url.Parse(s.ClientURL()); err != nil || u.User != nil {
+		t.Errorf("ClientURL() = %q, want a URL without credentials", s.ClientURL())
+	}
+}
+
+// withUser returns cfg with the test user and password, unless it names a user already.
+func withUser(cfg Config) Config {
+	if cfg.User == "" && cfg.Password == "" {
+		cfg.User, cfg.Password = testUser, testPassword
+	}
+	return cfg
 }

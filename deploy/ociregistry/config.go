@@ -24,16 +24,20 @@ type Endpoint struct {
 	Headers http.Header
 }
 
-// Config says where the registry keeps its data, where it listens and whom it notifies.
+// Config says where the registry keeps its data, where it listens, whom it lets in and whom it notifies.
 type Config struct {
 	Dir    string     // storage root
 	Addr   string     // "127.0.0.1:5000", or "127.0.0.1:0" for a free port
 	Notify []Endpoint // optional
+	// User and Password are the credentials of HTTP Basic authentication. Every push and delete needs them;
+	// pulls need them too unless the registry listens on loopback only.
+	User     string
+	Password string
 }
 
 // configuration returns distribution's configuration for a registry with cfg's storage and endpoints,
 // listening on addr: filesystem storage with deletes enabled, an in-memory blob descriptor cache, no access
-// log and no authentication.
+// log and no authentication of its own (basicAuth stands in front of it).
 func (cfg Config) configuration(addr string) *configuration.Configuration {
 	c := &configuration.Configuration{
 		Version: configuration.CurrentVersion,

@@ -34,6 +34,9 @@ func Start(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("starting registry: no storage directory given")
 	}
+	if cfg.User == "" || cfg.Password == "" {
+		return nil, errors.New("starting registry: no user and password given: pushes and deletes must authenticate")
+	}
 	// The filesystem driver would find out about a directory it cannot use at the first push; finding out
 	// here gives a clear error at once.
 	dir, err := filepath.Abs(cfg.Dir)
@@ -62,7 +65,7 @@ func Start(ctx context.Context, cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("starting registry on %s: %w", r.addr, err)
 	}
 	r.srv = &http.Server{
-		Handler:           r.app,
+		Handler:           requireAuth(r.app, cfg.User, cfg.Password, loopback(ln.Addr())),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
@@ -83,6 +86,12 @@ func newApp(ctx context.Context, cfg Config, addr string) (app *handlers.App, er
 		}
 	}()
 	return handlers.NewApp(ctx, cfg.configuration(addr)), nil
+}
+
+// loopback reports whether addr can be reached from this machine only.
+func loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // Addr returns the address the registry actually listens on, such as 127.0.0.1:39211: a reference to one of

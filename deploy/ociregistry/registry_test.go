@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/notifications"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -21,12 +22,22 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// start runs a registry on cfg, on a free port when cfg.Addr is empty, and closes it when the test ends.
+// The user and password of the tests' registries, and the option that gives them to go-containerregistry.
+const (
+	testUser     = "kiln"
+	testPassword = "pass-word"
+)
+
+var withTestAuth = remote.WithAuth(&authn.Basic{Username: testUser, Password: testPassword})
+
+// start runs a registry on cfg, on a free port when cfg.Addr is empty and with the test user when cfg names
+// none, and closes it when the test ends.
 func start(t *testing.T, cfg Config) *Registry {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
+	cfg = withUser(cfg)
 	r, err := Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Start(%+v) error: %v", cfg, err)
@@ -39,6 +50,14 @@ func start(t *testing.T, cfg Config) *Registry {
 		}
 	})
 	return r
+}
+
+// withUser returns cfg with the test user and password, unless it names a user already.
+func withUser(cfg Config) Config {
+	if cfg.User == "" && cfg.Password == "" {
+		cfg.User, cfg.Password = testUser, testPassword
+	}
+	return cfg
 }
 
 // ref parses s as an image reference, failing the test if it is not one.
@@ -58,7 +77,7 @@ func push(t *testing.T, s string) v1.Hash {
 	if err != nil {
 		t.Fatalf("random.Image error: %v", err)
 	}
-	if err := remote.Write(ref(t, s), img, remote.WithContext(t.Context())); err != nil {
+	if err := remote.Write(ref(t, s), img, remote.WithContext(t.Context()), withTestAuth); err != nil {
 		t.Fatalf("remote.Write(%s) error: %v", s, err)
 	}
 	d, err := img.Digest()
@@ -110,7 +129,7 @@ func TestPushPull(t *testing.T) {
 
 func TestRestartKeepsImages(t *testing.T) {
 	dir := t.TempDir()
-	first, err := Start(t.Context(), Config{Dir: dir, Addr: "127.0.0.1:0"})
+	first, err := Start(t.Context(), withUser(Config{Dir: dir, Addr: "127.0.0.1:0"}))
 	if err != nil {
 		t.Fatalf("Start error: %v", err)
 	}
@@ -130,7 +149,7 @@ func TestDeleteIsEnabled(t *testing.T) {
 	d := push(t, r.Addr()+"/x:1")
 	byDigest := ref(t, r.Addr()+"/x@"+d.String())
 
-	if err := remote.Delete(byDigest, remote.WithContext(t.Context())); err != nil {
+	if err := remote.Delete(byDigest, remote.WithContext(t.Context()), withTestAuth); err != nil {
 		t.Fatalf("remote.Delete(%s) error: %v", byDigest, err)
 	}
 	if _, err := remote.Head(byDigest, remote.WithContext(t.Context())); err == nil {
@@ -139,7 +158,7 @@ func TestDeleteIsEnabled(t *testing.T) {
 }
 
 func TestCloseFreesPort(t *testing.T) {
-	r, err := Start(t.Context(), Config{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
+	r, err := Start(t.Context(), withUser(Config{Dir: t.TempDir(), Addr: "127.0.0.1:0"}))
 	if err != nil {
 		t.Fatalf("Start error: %v", err)
 	}
@@ -246,7 +265,7 @@ func TestRegistryIsSilent(t *testing.T) {
 	})
 
 	e := newEnvelopes(t)
-	r, err := Start(t.Context(), Config{Dir: t.TempDir(), Addr: "127.0.0.1:0", Notify: []Endpoint{{Name: "kiln", URL: e.srv.URL}}})
+	r, err := Start(t.Context(), withUser(Config{Dir: t.TempDir(), Addr: "127.0.0.1:0", Notify: []Endpoint{{Name: "kiln", URL: e.srv.URL}}}))
 	if err != nil {
 		t.Fatalf("Start error: %v", err)
 	}
@@ -255,7 +274,7 @@ func TestRegistryIsSilent(t *testing.T) {
 	if _, err := remote.Image(ref(t, r.Addr()+"/missing:1"), remote.WithContext(t.Context())); err == nil {
 		t.Errorf("remote.Image(missing:1) succeeded, want an error")
 	}
-	if err := remote.Delete(ref(t, r.Addr()+"/x@"+d.String()), remote.WithContext(t.Context())); err != nil {
+	if err := remote.Delete(ref(t, r.Addr()+"/x@"+d.String()), remote.WithContext(t.Context()), withTestAuth); err != nil {
 		t.Errorf("remote.Delete error: %v", err)
 	}
 	if err := r.Close(t.Context()); err != nil {
@@ -282,10 +301,12 @@ func TestStartErrors(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{name: "no dir", cfg: Config{Addr: "127.0.0.1:0"}},
-		{name: "port in use", cfg: Config{Dir: t.TempDir(), Addr: busy.Addr().String()}},
-		{name: "bad address", cfg: Config{Dir: t.TempDir(), Addr: "127.0.0.1:http-alt-nope"}},
-		{name: "dir is a file", cfg: Config{Dir: file, Addr: "127.0.0.1:0"}},
+		{name: "no dir", cfg: withUser(Config{Addr: "127.0.0.1:0"})},
+		{name: "no user", cfg: Config{Dir: t.TempDir(), Addr: "127.0.0.1:0", Password: testPassword}},
+		{name: "no password", cfg: Config{Dir: t.TempDir(), Addr: "127.0.0.1:0", User: testUser}},
+		{name: "port in use", cfg: withUser(Config{Dir: t.TempDir(), Addr: busy.Addr().String()})},
+		{name: "bad address", cfg: withUser(Config{Dir: t.TempDir(), Addr: "127.0.0.1:http-alt-nope"})},
+		{name: "dir is a file", cfg: withUser(Config{Dir: file, Addr: "127.0.0.1:0"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,7 @@ type fanOutResults struct {
 // and no build takes the machine's cores meanwhile.
 func fanOut(ctx context.Context, s *served, h *gitHost, src v1.Image, tasks, rounds int) (fanOutResults, error) {
 	r := fanOutResults{tasks: tasks}
-	c := api.NewClient(s.api, "")
+	c := api.NewClient(s.api, s.token)
 	base := s.registry + "/bench/fan-base:1"
 	if _, _, err := pushStamped(ctx, src, base, "initial"); err != nil {
 		return r, err

@@ -163,7 +163,7 @@ func pushStamped(ctx context.Context, src v1.Image, to, stamp string) (string, t
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(logins)); err != nil {
 		return "", time.Time{}, fmt.Errorf("pushing %s: %w", to, err)
 	}
 	return d.String(), time.Now(), nil

@@ -16,7 +16,7 @@ import (
 // notification. s runs no workers: each run is canceled while it waits in the queue.
 func notifyLatency(ctx context.Context, s *served, h *gitHost, src v1.Image, rounds int) (baseLatency, error) {
 	var l baseLatency
-	c := api.NewClient(s.api, "")
+	c := api.NewClient(s.api, s.token)
 	base := s.registry + "/bench/base:1"
 	if _, _, err := pushStamped(ctx, src, base, "initial"); err != nil {
 		return l, err

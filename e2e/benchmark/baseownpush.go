@@ -22,7 +22,7 @@ const ownBaseDockerfile = "FROM scratch\nCOPY --chmod=755 busybox /bin/busybox\n
 // and the app's runs to finish.
 func ownPushLatency(ctx context.Context, s *served, h *gitHost, busybox []byte, rounds int) (baseLatency, error) {
 	var l baseLatency
-	c := api.NewClient(s.api, "")
+	c := api.NewClient(s.api, s.token)
 	base := s.registry + "/bench/own-base:latest"
 	baseRepo, err := h.repo(ctx, "bench/own-base.git", map[string]string{
 		"Dockerfile": ownBaseDockerfile, "busybox": string(busybox), "version": "initial\n"})

@@ -105,7 +105,7 @@ func (c *fakeClock) advance(d time.Duration) {
 // and go-containerregistry's in-process registry counting the requests that reach it.
 func benchPolling(ctx context.Context, dir string) (pollResults, error) {
 	var r pollResults
-	ns, err := natsd.Start(ctx, natsd.Config{Dir: filepath.Join(dir, "nats")})
+	ns, err := natsd.Start(ctx, natsd.Config{Dir: filepath.Join(dir, "nats"), User: "bench", Password: "bench-password"})
 	if err != nil {
 		return r, err
 	}
@@ -135,7 +135,7 @@ func benchPolling(ctx context.Context, dir string) (pollResults, error) {
 	clk := &fakeClock{now: time.Now()}
 	var pollers []*basepoll.Poller
 	for i := range pollProcesses {
-		nc, err := nats.Connect(ns.ClientURL())
+		nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo("bench", "bench-password"))
 		if err != nil {
 			return r, err
 		}

@@ -86,7 +86,7 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 		return err
 	}
 	defer serve.stop()
-	b.server, b.registry = serve.api, serve.registry
+	b.server, b.registry, b.token = serve.api, serve.registry, serve.token
 
 	r := &results{started: time.Now(), rounds: rounds, runs: runs}
 	if r.rssIdle, err = rss(serve.cmd.Process.Pid); err != nil {
@@ -130,7 +130,7 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	}
 	defer stopGit()
 	log.Printf("webhooks: %d deliveries one at a time, then an ingest burst", runs)
-	if err := b.createTask(ctx, b.server, url); err != nil {
+	if err := b.createTask(ctx, b.server, b.token, url); err != nil {
 		return err
 	}
 	if r.webhook.toRunning, err = b.webhookToRunning(ctx, url, commit, runs); err != nil {
@@ -142,7 +142,7 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 		return err
 	}
 	defer ingest.stop()
-	if err := b.createTask(ctx, ingest.api, url); err != nil {
+	if err := b.createTask(ctx, ingest.api, ingest.token, url); err != nil {
 		return err
 	}
 	body, sig, err := pushDelivery(root, url, commit)
@@ -188,14 +188,16 @@ type served struct {
 	cmd      *exec.Cmd
 	api      string // the API's URL
 	registry string // the embedded registry's host:port
-	nats     string // the embedded NATS server's URL
+	nats     string // the embedded NATS server's URL, with the user and password kiln serve made for it
+	token    string // the API's token, which kiln serve made
 }
 
 // startServe starts `kiln serve` with its own data directory and free ports, building on the benchmark's
 // buildkitd, and waits until it is ready.
 func (b *bench) startServe(ctx context.Context, name string, args ...string) (*served, error) {
 	apiAddr, natsAddr, regAddr := freeAddr(), freeAddr(), freeAddr()
-	args = append([]string{"serve", "--data-dir", filepath.Join(b.tmp, name), "--listen", apiAddr,
+	dataDir := filepath.Join(b.tmp, name)
+	args = append([]string{"serve", "--data-dir", dataDir, "--listen", apiAddr,
 		"--nats-listen", natsAddr, "--registry-listen", regAddr, "--buildkit-addr", b.buildkitAddr, "--log-level", "warn"}, args...)
 	cmd := exec.Command(b.bin("kiln"), args...)
 	logFile, err := os.Create(filepath.Join(b.tmp, name+".log"))
@@ -203,6 +205,7 @@ func (b *bench) startServe(ctx context.Context, name string, args ...string) (*s
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = b.env()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting kiln serve: %w", err)
 	}
@@ -211,6 +214,26 @@ func (b *bench) startServe(ctx context.Context, name string, args ...string) (*s
 		s.stop()
 		logText, _ := os.ReadFile(logFile.Name())
 		return nil, fmt.Errorf("%w\n%s", err, logText)
+	}
+	natsCreds, err := secretOf(dataDir, "nats-credentials")
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.nats = "nats://" + natsCreds + "@" + natsAddr
+	if s.token, err = secretOf(dataDir, "api-token"); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if regCreds := filepath.Join(dataDir, "registry-credentials"); fileExists(regCreds) { // none with --registry-listen ""
+		if err := logins.add(regAddr, regCreds); err != nil {
+			s.stop()
+			return nil, err
+		}
+		if err := logins.writeDockerConfig(filepath.Join(b.tmp, "docker")); err != nil {
+			s.stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -21,6 +21,7 @@ type bench struct {
 	root, tmp    string
 	bin          func(string) string
 	server       string
+	token        string // the server's
 	registry     string
 	buildkitAddr string
 	seq          int
@@ -45,7 +46,7 @@ func waitReady(ctx context.Context, server string) error {
 // kiln runs the kiln binary against the server.
 func (b *bench) kiln(ctx context.Context, args ...string) error {
 	cmd := exec.CommandContext(ctx, b.bin("kiln"), args...)
-	cmd.Env = append(os.Environ(), "KILN_SERVER="+b.server)
+	cmd.Env = append(b.env(), "KILN_SERVER="+b.server, "KILN_TOKEN="+b.token)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("kiln %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
@@ -56,6 +57,7 @@ func (b *bench) buildctl(ctx context.Context, dir, ref string) error {
 	cmd := exec.CommandContext(ctx, b.bin("buildctl"), "--addr", b.buildkitAddr, "build", "--frontend", "dockerfile.v0",
 		"--local", "context="+dir, "--local", "dockerfile="+dir,
 		"--output", "type=image,name="+ref+",push=true,registry.insecure=true")
+	cmd.Env = b.env() // DOCKER_CONFIG: the embedded registry's credentials
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("buildctl build: %w\n%s", err, out)
 	}
@@ -123,7 +125,7 @@ func (b *bench) timeBuild(ctx context.Context, side, dir, kind string) (time.Dur
 
 // queueLatency submits runs one at a time to the idle Kiln and reads Queued → Running from their records.
 func (b *bench) queueLatency(ctx context.Context, r *results) error {
-	c := api.NewClient(b.server, "")
+	c := api.NewClient(b.server, b.token)
 	dir, err := b.context("latency", "latency")
 	if err != nil {
 		return err

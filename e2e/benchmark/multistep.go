@@ -28,7 +28,7 @@ type stepResults struct {
 // the same build as steps quick builds; then a task file of steps cmd steps that each print when they run.
 func (b *bench) benchSteps(ctx context.Context, steps, rounds int) (stepResults, error) {
 	res := stepResults{steps: steps, rounds: rounds}
-	c := api.NewClient(b.server, "")
+	c := api.NewClient(b.server, b.token)
 	dir, err := b.context("steps", "always the same")
 	if err != nil {
 		return res, err

@@ -129,13 +129,14 @@ func deliver(client *http.Client, server string, body []byte, sig string, n int6
 }
 
 // createTask makes the task the deliveries trigger, through the kiln binary as a user would.
-func (b *bench) createTask(ctx context.Context, server, url string) error {
+func (b *bench) createTask(ctx context.Context, server, token, url string) error {
 	secret := filepath.Join(b.tmp, "secret")
 	if err := os.WriteFile(secret, []byte(webhookSecret), 0o600); err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, b.bin("kiln"), "task", "create", "bench", "--context", url+"#main",
 		"--webhook-secret-file", secret, "--server", server)
+	cmd.Env = append(b.env(), "KILN_TOKEN="+token)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("kiln task create: %w\n%s", err, out)
 	}
@@ -149,7 +150,7 @@ func (b *bench) webhookToRunning(ctx context.Context, url, commit string, n int)
 	if err != nil {
 		return nil, err
 	}
-	c := api.NewClient(b.server, "")
+	c := api.NewClient(b.server, b.token)
 	var out []time.Duration
 	for i := 0; i < n; i++ {
 		sent := time.Now()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -25,6 +26,9 @@ import (
 // endpoint, so that the envelopes are what distribution really sends: one event per envelope, Content-Type
 // application/vnd.docker.distribution.events.v2+json, target.tag set on a manifest pushed by tag, and
 // request.host the Host the client pushed to. Each takes one to a few seconds.
+
+// registryPassword is the embedded registry's password for the user kiln.
+const registryPassword = "kiln-registry-password"
 
 // notified is the embedded registry notifying a RegistryHandler served over HTTP, with JetStream behind it.
 type notified struct {
@@ -57,8 +61,10 @@ func newNotified(t *testing.T) *notified {
 	t.Cleanup(hs.Close)
 
 	reg, err := ociregistry.Start(t.Context(), ociregistry.Config{
-		Dir:  t.TempDir(),
-		Addr: "127.0.0.1:0",
+		Dir:      t.TempDir(),
+		Addr:     "127.0.0.1:0",
+		User:     "kiln",
+		Password: registryPassword,
 		Notify: []ociregistry.Endpoint{{
 			Name:    "kiln",
 			URL:     hs.URL + "/v1/webhooks/registry",
@@ -120,7 +126,8 @@ func (n *notified) push(t *testing.T, repo, tag string) string {
 	if err != nil {
 		t.Fatalf("ParseReference(%s): %v", s, err)
 	}
-	if err := remote.Write(ref, img, remote.WithContext(t.Context())); err != nil {
+	auth := remote.WithAuth(&authn.Basic{Username: "kiln", Password: registryPassword})
+	if err := remote.Write(ref, img, remote.WithContext(t.Context()), auth); err != nil {
 		t.Fatalf("remote.Write(%s): %v", s, err)
 	}
 	return d.String()

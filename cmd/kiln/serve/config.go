@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -18,9 +17,13 @@ type Config struct {
 	DataDir string
 	// Listen is the API's address; "" runs no API (a worker-only process).
 	Listen string
-	// NATSURL names an external NATS server or cluster; "" embeds one listening on NATSListen.
+	// NATSURL names an external NATS server or cluster, with its user and password if it wants them
+	// (nats://user:password@host:4222); "" embeds one listening on NATSListen, whose user and password are made
+	// on the first start and kept in the data directory (nats-credentials).
 	NATSURL    string
 	NATSListen string
+	// NATSCreds is a NATS credentials file (JWT and seed) to connect to NATSURL with; "" uses none.
+	NATSCreds string
 	// BuildkitAddr names an external buildkitd; "" starts and supervises one (BuildkitdBin, or found next to kiln).
 	BuildkitAddr string
 	BuildkitdBin string
@@ -30,8 +33,12 @@ type Config struct {
 	DefaultRegistry string
 	// Workers is how many builds this process runs at once; 0 runs no worker (an API-only process).
 	Workers int
-	// TokenFile holds the bearer token the API requires; needed to listen beyond loopback.
+	// TokenFile holds the bearer token the API requires; "" makes one on the first start and keeps it in the data
+	// directory (api-token).
 	TokenFile string
+	// ClientConfig is the client configuration file (see package clientconfig) that a token made in the data
+	// directory is written to, under the API's URL, so that the CLI finds it; "" writes none.
+	ClientConfig string
 	// MaxContextSize bounds an uploaded build context, compressed or not.
 	MaxContextSize int64
 	// PublicURL is Kiln's address as GitHub reaches it: webhooks registered on repositories point there, and
@@ -81,24 +88,29 @@ func DefaultConfig() Config {
 	}
 }
 
-// token reads the API token, and refuses an API beyond loopback without one.
-func (c Config) token() (string, error) {
+// token returns the API's bearer token: TokenFile's, else the one kept in the data directory, made on the first
+// start, in which case inDataDir is set. A process that serves no API has no token. Kiln runs the RUN steps of
+// whatever it is sent, as root, and pushes to your registry, so its API always needs a token, on loopback too.
+func (c Config) token() (token string, inDataDir bool, err error) {
 	if c.TokenFile == "" {
-		if c.Listen != "" && !loopback(c.Listen) {
-			return "", fmt.Errorf("refusing to listen on %s without --token-file: Kiln runs the RUN steps of whatever "+
-				"it is sent, as root, and pushes to your registry, so an API reachable beyond this machine needs a token", c.Listen)
+		if c.Listen == "" {
+			return "", false, nil
 		}
-		return "", nil
+		tok, _, err := secretFile(filepath.Join(c.DataDir, apiTokenFile), rand.Text)
+		if err != nil {
+			return "", false, fmt.Errorf("making the API's token (or give one with --token-file): %w", err)
+		}
+		return tok, true, nil
 	}
 	b, err := os.ReadFile(c.TokenFile)
 	if err != nil {
-		return "", fmt.Errorf("reading --token-file: %w", err)
+		return "", false, fmt.Errorf("reading --token-file: %w", err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
-		return "", errors.New("--token-file " + c.TokenFile + " is empty")
+		return "", false, errors.New("--token-file " + c.TokenFile + " is empty")
 	}
-	return tok, nil
+	return tok, false, nil
 }
 
 // registryToken is the token of /v1/webhooks/registry: RegistryTokenFile's, else the API's, else a random one.
@@ -118,17 +130,4 @@ func (c Config) registryToken(apiToken string) (string, error) {
 		return "", errors.New("--registry-token-file " + c.RegistryTokenFile + " is empty")
 	}
 	return tok, nil
-}
-
-// loopback reports whether addr (host:port) can only be reached from this machine.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }

@@ -15,13 +15,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 
 	"github.com/kilnbuild/kiln/builder"
+	"github.com/kilnbuild/kiln/cmd/kiln/clientconfig"
 	"github.com/kilnbuild/kiln/deploy/buildkitd"
 	"github.com/kilnbuild/kiln/deploy/natsd"
 	"github.com/kilnbuild/kiln/deploy/ociregistry"
@@ -59,6 +59,8 @@ type Main struct {
 	timers     *timer.Scheduler
 	natsURL    string
 	bkAddr     string
+	token      string          // the API's
+	logins     *registryLogins // the credentials workers push and pull with
 
 	stop      context.CancelFunc // ends the background parts: supervisor, worker
 	wg        sync.WaitGroup
@@ -83,10 +85,6 @@ func New(cfg Config) *Main {
 // Run starts every part and returns once Kiln serves: the API answers and, when this process has workers,
 // buildkitd answered (or ReadyTimeout passed, in which case /readyz says what is missing).
 func (m *Main) Run(ctx context.Context) error {
-	token, err := m.cfg.token()
-	if err != nil {
-		return err
-	}
 	dataDir, err := filepath.Abs(m.cfg.DataDir) // buildkitd's unix:// address needs an absolute path
 	if err != nil {
 		return fmt.Errorf("finding the data directory: %w", err)
@@ -95,6 +93,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("making the data directory: %w", err)
 	}
+	token, tokenInDataDir, err := m.cfg.token()
+	if err != nil {
+		return err
+	}
+	m.token = token
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stop = stop
 
@@ -106,18 +109,24 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
+	m.logins = &registryLogins{local: map[string]store.RegistryCredentials{}, store: st}
 	// The API listens first: the embedded registry sends its notifications to it.
 	if m.cfg.Listen != "" {
 		if m.apiLn, err = net.Listen("tcp", m.cfg.Listen); err != nil {
 			return fmt.Errorf("listening for the API on %s: %w", m.cfg.Listen, err)
 		}
 		m.apiAddr = m.apiLn.Addr().String()
+		if tokenInDataDir {
+			if err := m.writeClientConfig(); err != nil {
+				return err
+			}
+		}
 	}
 	regToken, err := m.cfg.registryToken(token)
 	if err != nil {
 		return err
 	}
-	if err := m.startRegistry(ctx, regToken); err != nil {
+	if err := m.startRegistry(ctx, st, regToken); err != nil {
 		return err
 	}
 	if m.cfg.Workers > 0 {
@@ -140,20 +149,42 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 	m.natsURL = m.cfg.NATSURL
 	if m.natsURL == "" {
+		if m.cfg.NATSCreds != "" {
+			return nil, errors.New("--nats-creds is for an external NATS given with --nats-url: the embedded one takes " +
+				"the user and password in " + filepath.Join(m.cfg.DataDir, natsCredsFile))
+		}
 		host, port, err := splitHostPort(m.cfg.NATSListen)
 		if err != nil {
 			return nil, fmt.Errorf("--nats-listen: %w", err)
 		}
-		m.natsd, err = natsd.Start(ctx, natsd.Config{Dir: filepath.Join(m.cfg.DataDir, "nats"), Host: host, Port: port})
+		user, password, err := userPassword(m.cfg.DataDir, natsCredsFile)
 		if err != nil {
 			return nil, fmt.Errorf("starting embedded NATS: %w", err)
 		}
-		m.natsURL = m.natsd.ClientURL()
-		m.log.Info("NATS JetStream embedded", "url", m.natsURL, "dir", filepath.Join(m.cfg.DataDir, "nats"))
+		m.natsd, err = natsd.Start(ctx, natsd.Config{Dir: filepath.Join(m.cfg.DataDir, "nats"), Host: host, Port: port,
+			User: user, Password: password})
+		if err != nil {
+			return nil, fmt.Errorf("starting embedded NATS: %w", err)
+		}
+		u, err := url.Parse(m.natsd.ClientURL())
+		if err != nil {
+			return nil, fmt.Errorf("starting embedded NATS: its URL: %w", err)
+		}
+		u.User = url.UserPassword(user, password)
+		m.natsURL = u.String()
+		m.log.Info("NATS JetStream embedded", "url", redactURL(m.natsURL), "dir", filepath.Join(m.cfg.DataDir, "nats"),
+			"credentials", filepath.Join(m.cfg.DataDir, natsCredsFile))
 	}
-	nc, err := nats.Connect(m.natsURL, nats.Name("kiln"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
+	opts := []nats.Option{nats.Name("kiln"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false)}
+	if m.cfg.NATSCreds != "" {
+		if _, err := os.Stat(m.cfg.NATSCreds); err != nil {
+			return nil, fmt.Errorf("--nats-creds: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(m.cfg.NATSCreds))
+	}
+	nc, err := nats.Connect(m.natsURL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", m.natsURL, err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %s", redactURL(m.natsURL), hidePasswords(err.Error(), m.natsURL))
 	}
 	m.nc = nc
 	js, err := jetstream.New(nc)
@@ -161,19 +192,25 @@ func (m *Main) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 		return nil, fmt.Errorf("opening JetStream: %w", err)
 	}
 	if m.natsd == nil {
-		m.log.Info("NATS JetStream external", "url", m.natsURL)
+		m.log.Info("NATS JetStream external", "url", redactURL(m.natsURL))
 	}
 	return js, nil
 }
 
 // startRegistry starts the embedded registry, which tells this process's API of every push when RegistryNotify
-// is set.
-func (m *Main) startRegistry(ctx context.Context, regToken string) error {
+// is set. Its user and password are made on the first start and kept in the data directory; this process's
+// workers push with them, and so do workers in other processes, on this machine or others, which find them in
+// the store under each name of the registry.
+func (m *Main) startRegistry(ctx context.Context, st *store.Store, regToken string) error {
 	if m.cfg.RegistryListen == "" {
 		return nil
 	}
+	user, password, err := userPassword(m.cfg.DataDir, registryCredsFile)
+	if err != nil {
+		return fmt.Errorf("starting the embedded registry: %w", err)
+	}
 	reg, err := ociregistry.Start(ctx, ociregistry.Config{Dir: filepath.Join(m.cfg.DataDir, "registry"), Addr: m.cfg.RegistryListen,
-		Notify: m.notifyEndpoints(regToken)})
+		Notify: m.notifyEndpoints(regToken), User: user, Password: password})
 	if err != nil {
 		return fmt.Errorf("starting the embedded registry: %w", err)
 	}
@@ -181,7 +218,35 @@ func (m *Main) startRegistry(ctx context.Context, regToken string) error {
 	if m.cfg.DefaultRegistry == "" {
 		m.cfg.DefaultRegistry = reg.Addr()
 	}
-	m.log.Info("OCI registry embedded", "addr", reg.Addr(), "dir", filepath.Join(m.cfg.DataDir, "registry"))
+	creds := store.RegistryCredentials{User: user, Password: password}
+	for _, host := range registryHosts(m.cfg.RegistryListen, reg.Addr()) {
+		m.logins.local[host] = creds
+		if err := st.SetRegistryCredentials(ctx, host, creds); err != nil {
+			return fmt.Errorf("starting the embedded registry: %w", err)
+		}
+	}
+	m.log.Info("OCI registry embedded", "addr", reg.Addr(), "dir", filepath.Join(m.cfg.DataDir, "registry"),
+		"credentials", filepath.Join(m.cfg.DataDir, registryCredsFile))
+	return nil
+}
+
+// writeClientConfig writes the API's token, made in the data directory, to the client config under the API's
+// URL, so that the CLI of the user who started Kiln needs neither flag nor environment.
+func (m *Main) writeClientConfig() error {
+	if m.cfg.ClientConfig == "" {
+		return nil
+	}
+	u := m.APIURL()
+	if host, port, err := net.SplitHostPort(m.apiAddr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			u = "http://" + net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	if err := clientconfig.SetToken(m.cfg.ClientConfig, u, m.token); err != nil {
+		return fmt.Errorf("giving the CLI the API's token: %w", err)
+	}
+	m.log.Info("API token written for the CLI", "server", u, "config", m.cfg.ClientConfig,
+		"token", filepath.Join(m.cfg.DataDir, apiTokenFile))
 	return nil
 }
 
@@ -217,7 +282,8 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 			_ = os.RemoveAll(d)
 		}
 	}
-	b, err := builder.New(ctx, m.bkAddr, builder.WithBlobStore(filepath.Join(workDir, "blobs"), blobStoreLimit))
+	b, err := builder.New(ctx, m.bkAddr, builder.WithBlobStore(filepath.Join(workDir, "blobs"), blobStoreLimit),
+		builder.WithRegistryCredentials(m.logins.credentials))
 	if err != nil {
 		return err
 	}
@@ -234,7 +300,7 @@ func (m *Main) startWorker(ctx, bg context.Context, js jetstream.JetStream, st *
 		WorkDir:         workDir,
 		MaxContextSize:  m.cfg.MaxContextSize,
 		DefaultRegistry: m.cfg.DefaultRegistry,
-		PushOptions:     builder.PushOptions{Backoff: m.cfg.PushBackoff},
+		PushOptions:     builder.PushOptions{Backoff: m.cfg.PushBackoff, Keychain: m.logins},
 		Logger:          m.log.With("part", "worker"),
 	}
 	m.worker.AllowHostNetwork = m.cfg.AllowHostNetwork
@@ -326,7 +392,7 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 		Tags:      m.index,
 		Interval:  m.cfg.BasePollInterval,
 		Tick:      min(m.cfg.BasePollInterval, basepoll.DefaultTick), // a tag tracked anew waits no longer than its interval
-		Remote:    []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)},
+		Remote:    []remote.Option{remote.WithAuthFromKeychain(m.logins)},
 		Logger:    m.log.With("part", "base-poller"),
 	}
 	for name, run := range map[string]func(context.Context) error{
@@ -386,7 +452,7 @@ func (m *Main) startReporter(bg context.Context, js jetstream.JetStream, st *sto
 // ready is /readyz: NATS connected, and buildkitd answering when this process builds.
 func (m *Main) ready(ctx context.Context) error {
 	if !m.nc.IsConnected() {
-		return fmt.Errorf("not connected to NATS at %s (%s)", m.natsURL, m.nc.Status())
+		return fmt.Errorf("not connected to NATS at %s (%s)", redactURL(m.natsURL), m.nc.Status())
 	}
 	if m.worker != nil {
 		if err := m.worker.Ready(); err != nil {
@@ -465,11 +531,18 @@ func (m *Main) RegistryAddr() string {
 	return m.registry.Addr()
 }
 
+// Token is the API's bearer token, or "" when this process serves no API.
+func (m *Main) Token() string { return m.token }
+
 // DataDir is the absolute data directory.
 func (m *Main) DataDir() string { return m.cfg.DataDir }
 
-// NATSURL is the NATS server this process uses.
+// NATSURL is the NATS server this process uses, as it connects to it: with the user and password of the
+// embedded server, so that another process given it joins. Print it only through RedactURL.
 func (m *Main) NATSURL() string { return m.natsURL }
+
+// RedactURL returns the URLs in s (several may be separated by commas) without their user and password.
+func RedactURL(s string) string { return redactURL(s) }
 
 // BuildkitAddr is the buildkitd this process builds with.
 func (m *Main) BuildkitAddr() string { return m.bkAddr }
