@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,11 +152,12 @@ func egressServer(t *testing.T, body string) string {
 // portOf returns the port of a host:port or URL.
 func portOf(t *testing.T, addr string) string {
 	t.Helper()
-	addr = strings.TrimPrefix(addr, "http://")
-	addr = strings.TrimPrefix(addr, "nats://")
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		addr = u.Host // a URL, perhaps with credentials in it: only its host:port is wanted
+	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		t.Fatalf("SplitHostPort(%s): %v", addr, err)
+		t.Fatalf("SplitHostPort(%s): %v", serve.RedactURL(addr), err)
 	}
 	return port
 }

@@ -46,9 +46,9 @@ steps:
 		answers := map[string]string{
 			"kiln run's output":      out,
 			"the log":                log,
-			"GET /v1/runs/" + run.ID: get(t, k.APIURL()+"/v1/runs/"+run.ID),
-			"GET /v1/runs":           get(t, k.APIURL()+"/v1/runs"),
-			"GET /v1/secrets":        get(t, k.APIURL()+"/v1/secrets"),
+			"GET /v1/runs/" + run.ID: k.get(t, k.APIURL()+"/v1/runs/"+run.ID),
+			"GET /v1/runs":           k.get(t, k.APIURL()+"/v1/runs"),
+			"GET /v1/secrets":        k.get(t, k.APIURL()+"/v1/secrets"),
 		}
 		for what, text := range answers {
 			if strings.Contains(text, secret) {
@@ -86,10 +86,15 @@ steps:
 	})
 }
 
-// get returns the body of a GET of url.
-func get(t *testing.T, url string) string {
+// get returns the body of a GET of url, asked with the API token.
+func (k *kiln) get(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+k.Token())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
