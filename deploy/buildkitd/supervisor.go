@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -69,6 +70,10 @@ func (s *Supervisor) PID() int {
 // is restarted after 0.5s again. When ctx is done, Run sends buildkitd SIGTERM, then SIGKILL to its process
 // group if it has not exited within 10s, and returns nil once it has exited.
 //
+// Before each start, the first included, Run ends the build containers an earlier buildkitd on Root left running
+// (endOrphans): a buildkitd that died, or the one a killed `kiln serve` started. So no build step outlives the
+// buildkitd that ran it, whether the next start is a restart or a new `kiln serve` on the same data directory.
+//
 // Run returns an error, with nothing left running, when it cannot start buildkitd at all: when this process is
 // not root, the configuration is incomplete, the binary cannot be executed or another process is listening on
 // Addr. Run may be called once.
@@ -103,6 +108,9 @@ func (s *Supervisor) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err := endOrphans(ctx, runc{}, s.cfg.Root); err != nil && s.cfg.Stderr != nil {
+			fmt.Fprintf(s.cfg.Stderr, "kiln: ending the containers an earlier buildkitd left: %v\n", err)
+		}
 		c, err := start(s.cfg)
 		if err != nil {
 			return fmt.Errorf("starting buildkitd: %w", err)
@@ -123,6 +131,7 @@ func (s *Supervisor) run(ctx context.Context) error {
 			return nil
 		}
 		s.setPID(0)
+		_ = syscall.Kill(-c.pid(), syscall.SIGKILL) // what is left of its process group
 
 		if time.Since(began) >= resetAfter {
 			backoff = minBackoff
