@@ -32,6 +32,16 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	id := ev.GetRunId()
+	// Run pinged buildkitd before it fetched the message, but a fetch can wait a few seconds: an attempt is
+	// claimed only while buildkitd answers, so that one it cannot reach uses none of the run's attempts.
+	pingCtx, cancelPing := context.WithTimeout(ctx, 3*time.Second)
+	err := w.Builder.Ping(pingCtx)
+	cancelPing()
+	if err != nil {
+		w.Logger.Warn("buildkitd does not answer; the run stays on the queue", "run", id, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
 	run, err := w.claim(ctx, id)
 	switch {
 	case errors.Is(err, errNothingToDo):

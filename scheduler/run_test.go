@@ -3,6 +3,8 @@ package scheduler
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,18 +76,25 @@ func nextMsg(t *testing.T, w *Worker) jetstream.Msg {
 	return msg
 }
 
-// TestAttemptLimitWhenBuildKitIsLost: a run whose attempts are stopped by an unreachable buildkitd goes back to
-// the queue until its last attempt, which ends it Error saying why, never Running and never past MaxAttempts.
-// buildkitd is a socket nobody listens on; the worker is handed each delivery as Worker.Run would once its ping
-// had succeeded, the moment before buildkitd went away.
+// lostBuildKit answers pings and loses every build, as a buildkitd SIGKILLed mid-build does: the e2e test
+// TestBuildkitdKilledMidStep kills the real one; this makes the moment certain for the attempt rule.
+type lostBuildKit struct{}
+
+func (lostBuildKit) Ping(context.Context) error { return nil }
+
+func (lostBuildKit) Build(context.Context, builder.Request, io.Writer) (*builder.Result, error) {
+	return nil, proto.Errorf(proto.Unavailable, "building: buildkitd at unix:///gone.sock: error reading from server: EOF")
+}
+
+func (lostBuildKit) Exec(context.Context, builder.ExecRequest, io.Writer) (int, error) {
+	return 0, proto.Errorf(proto.Unavailable, "running a command: buildkitd at unix:///gone.sock: error reading from server: EOF")
+}
+
+// TestAttemptLimitWhenBuildKitIsLost: a run whose attempts are stopped by buildkitd going away goes back to the
+// queue until its last attempt, which ends it Error saying why, never Running and never past MaxAttempts.
 func TestAttemptLimitWhenBuildKitIsLost(t *testing.T) {
 	st, nc, js := newStore(t)
-	b, err := builder.New(t.Context(), "unix://"+filepath.Join(t.TempDir(), "gone.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	w := &Worker{JS: js, Conn: nc, Store: st, Builder: b, Name: "w1", WorkDir: t.TempDir(), MaxAttempts: 3}
+	w := &Worker{JS: js, Conn: nc, Store: st, Builder: lostBuildKit{}, Name: "w1", WorkDir: t.TempDir(), MaxAttempts: 3}
 	w.setDefaults()
 	id := queueRun(t, st, js, &proto.Run{Status: proto.Status_QUEUED})
 
@@ -130,6 +139,28 @@ func TestAttemptLimitWhenBuildKitIsLost(t *testing.T) {
 	}
 	if ci, err := info.Info(t.Context()); err != nil || ci.NumAckPending != 0 || ci.NumPending != 0 {
 		t.Errorf("workers' consumer after the run ended = %+v, %v; want nothing pending", ci, err)
+	}
+}
+
+// TestNoAttemptWithoutBuildKit: a run delivered while buildkitd does not answer stays Queued with its attempts
+// untouched, and its request goes back to the queue. buildkitd is a socket nobody listens on.
+func TestNoAttemptWithoutBuildKit(t *testing.T) {
+	st, nc, js := newStore(t)
+	b, err := builder.New(t.Context(), "unix://"+filepath.Join(t.TempDir(), "gone.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	w := &Worker{JS: js, Conn: nc, Store: st, Builder: b, Name: "w1", WorkDir: t.TempDir(), MaxAttempts: 3}
+	w.setDefaults()
+	id := queueRun(t, st, js, &proto.Run{Status: proto.Status_QUEUED})
+	msg := nextMsg(t, w)
+	w.handle(t.Context(), msg)
+	if r, err := st.Run(t.Context(), id); err != nil || r.GetStatus() != proto.Status_QUEUED || r.GetAttempt() != 0 {
+		t.Fatalf("run %s after a delivery with buildkitd down = %v, %v; want Queued, attempt 0", id, r, err)
+	}
+	if again := nextMsg(t, w); string(again.Data()) != string(msg.Data()) {
+		t.Errorf("redelivered %q, want the run's request again", again.Data())
 	}
 }
 

@@ -44,31 +44,33 @@ type container struct {
 	Bundle string `json:"bundle"`
 }
 
+// mountPoolDir is where the same worker mounts snapshots to share them, a container's root filesystem among
+// them (cache.ManagerOpt.MountPoolRoot); buildkitd unmounts what an earlier one left there when it starts.
+const mountPoolDir = "runc-overlayfs/cachemounts"
+
 // endOrphans ends the build containers that an earlier buildkitd on root left behind, so that no build step
 // outlives the buildkitd that ran it: a buildkitd killed with SIGKILL takes its runc processes with it, but the
 // containers they ran go on, reparented to PID 1, beside the attempt that runs the step again. For each bundle
 // under root's executor directory it kills every process of the container runc ran there, waits until they are
-// gone, deletes the container from runc's state, unmounts its root filesystem and removes the bundle.
+// gone, deletes the container from runc's state, unmounts its root filesystem and removes the bundle; then it
+// unmounts what is left in the mount pool, as buildkitd would when it next starts.
 //
 // It does nothing while a buildkitd holds root's lock: the containers are that buildkitd's own. The Supervisor
-// calls it before each start of buildkitd, so a `kiln serve` killed with its buildkitd ends the old containers
-// when it starts again on the same data directory.
+// calls it before it first starts buildkitd and whenever buildkitd has exited, so a `kiln serve` killed with its
+// buildkitd ends the old containers when it starts again on the same data directory.
 func endOrphans(ctx context.Context, rc runc, root string) error {
 	ctx, cancel := context.WithTimeout(ctx, orphanTimeout)
 	defer cancel()
-	dir, err := filepath.Abs(filepath.Join(root, executorDir))
-	if err == nil {
-		dir, err = filepath.EvalSymlinks(dir)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // no buildkitd has run a container on root
-	}
+	bundles, err := dirsIn(root, executorDir)
 	if err != nil {
 		return fmt.Errorf("finding buildkitd's containers: %w", err)
 	}
-	bundles, err := bundlesIn(dir)
-	if err != nil || len(bundles) == 0 {
-		return err
+	pool, err := dirsIn(root, mountPoolDir)
+	if err != nil {
+		return fmt.Errorf("finding buildkitd's mounts: %w", err)
+	}
+	if len(bundles) == 0 && len(pool) == 0 {
+		return nil
 	}
 	unlock, err := lockRoot(root)
 	if err != nil {
@@ -76,15 +78,17 @@ func endOrphans(ctx context.Context, rc runc, root string) error {
 	}
 	defer unlock()
 
-	list, err := rc.list(ctx)
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for _, c := range list {
-		if bundles[c.Bundle] {
-			if err := rc.end(ctx, c); err != nil {
-				errs = append(errs, err)
+	if len(bundles) > 0 {
+		list, err := rc.list(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range list {
+			if bundles[c.Bundle] {
+				if err := rc.end(ctx, c); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
@@ -93,23 +97,38 @@ func endOrphans(ctx context.Context, rc runc, root string) error {
 			errs = append(errs, err)
 		}
 	}
+	for m := range pool {
+		if err := unmountAll(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// bundlesIn returns the bundle directories in dir, by their absolute paths. The files beside them (hosts,
-// resolv.conf, runc's log) are not bundles.
-func bundlesIn(dir string) (map[string]bool, error) {
+// dirsIn returns the directories in root/sub, by their absolute paths with symbolic links resolved, as buildkitd
+// names them; none when root/sub does not exist. Files beside them (hosts, resolv.conf, runc's log) are left out.
+func dirsIn(root, sub string) (map[string]bool, error) {
+	dir, err := filepath.Abs(filepath.Join(root, sub))
+	if err == nil {
+		dir, err = filepath.EvalSymlinks(dir)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("listing buildkitd's containers: %w", err)
+		return nil, err
 	}
-	bundles := make(map[string]bool)
+	dirs := make(map[string]bool)
 	for _, e := range entries {
 		if e.IsDir() {
-			bundles[filepath.Join(dir, e.Name())] = true
+			dirs[filepath.Join(dir, e.Name())] = true
 		}
 	}
-	return bundles, nil
+	return dirs, nil
 }
 
 // lockRoot takes the lock buildkitd holds on root while it runs, and returns the func that releases it. It
@@ -233,20 +252,28 @@ func (p proc) wait(ctx context.Context) error {
 }
 
 // removeBundle unmounts a bundle's root filesystem, which the buildkitd that mounted it did not live to
-// unmount, and removes the bundle. A root filesystem that is still mounted is left alone, with its files.
+// unmount, and removes the bundle. A root filesystem that cannot be unmounted is left alone, with its files.
 func removeBundle(bundle string) error {
-	rootfs := filepath.Join(bundle, "rootfs")
-	for {
-		// A root filesystem may be mounted more than once; each unmount takes off the top one.
-		if err := syscall.Unmount(rootfs, 0); err != nil {
-			break
-		}
-	}
-	if err := os.Remove(rootfs); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing container bundle %s: %w", bundle, err)
+	if err := unmountAll(filepath.Join(bundle, "rootfs")); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(bundle); err != nil {
 		return fmt.Errorf("removing container bundle %s: %w", bundle, err)
+	}
+	return nil
+}
+
+// unmountAll takes every mount off dir and removes it, an empty directory then. It returns an error, and
+// removes nothing, when dir stays mounted or holds files.
+func unmountAll(dir string) error {
+	for {
+		// A directory may be mounted more than once; each unmount takes off the top one.
+		if err := syscall.Unmount(dir, 0); err != nil {
+			break
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", dir, err)
 	}
 	return nil
 }

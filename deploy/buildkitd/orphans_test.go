@@ -181,3 +181,33 @@ func TestEndOrphansNothingToDo(t *testing.T) {
 		}
 	}
 }
+
+// TestEndOrphansMountPool: a snapshot an earlier buildkitd left mounted in its mount pool is unmounted, and its
+// mount point removed; its files, which belong to the snapshot, stay where they are.
+func TestEndOrphansMountPool(t *testing.T) {
+	root := t.TempDir()
+	snapshot := filepath.Join(t.TempDir(), "snapshot")
+	mnt := filepath.Join(root, mountPoolDir, "buildkit123")
+	for _, d := range []string{snapshot, mnt} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(snapshot, "file"), []byte("layer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(snapshot, mnt, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind-mounting %s: %v", mnt, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
+
+	if err := endOrphans(t.Context(), runc{bin: "/nonexistent/runc"}, root); err != nil {
+		t.Fatalf("endOrphans(%s) = %v", root, err)
+	}
+	if _, err := os.Stat(mnt); !os.IsNotExist(err) {
+		t.Errorf("after endOrphans(%s): %s is still there (%v)", root, mnt, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(snapshot, "file")); err != nil || string(b) != "layer" {
+		t.Errorf("after endOrphans(%s): the snapshot's file = %q, %v; want it untouched", root, b, err)
+	}
+}

@@ -70,9 +70,10 @@ func (s *Supervisor) PID() int {
 // is restarted after 0.5s again. When ctx is done, Run sends buildkitd SIGTERM, then SIGKILL to its process
 // group if it has not exited within 10s, and returns nil once it has exited.
 //
-// Before each start, the first included, Run ends the build containers an earlier buildkitd on Root left running
-// (endOrphans): a buildkitd that died, or the one a killed `kiln serve` started. So no build step outlives the
-// buildkitd that ran it, whether the next start is a restart or a new `kiln serve` on the same data directory.
+// Before its first start, and whenever buildkitd has exited or been stopped, Run ends the build containers
+// left running on Root by that buildkitd, or by the one a killed `kiln serve` started (endOrphans). So no build
+// step outlives the buildkitd that ran it, and none runs beside its retry, whether that retry runs on a
+// restarted buildkitd or under a new `kiln serve` on the same data directory.
 //
 // Run returns an error, with nothing left running, when it cannot start buildkitd at all: when this process is
 // not root, the configuration is incomplete, the binary cannot be executed or another process is listening on
@@ -108,8 +109,8 @@ func (s *Supervisor) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := endOrphans(ctx, runc{}, s.cfg.Root); err != nil && s.cfg.Stderr != nil {
-			fmt.Fprintf(s.cfg.Stderr, "kiln: ending the containers an earlier buildkitd left: %v\n", err)
+		if attempt == 0 {
+			s.endOrphans(ctx)
 		}
 		c, err := start(s.cfg)
 		if err != nil {
@@ -128,10 +129,12 @@ func (s *Supervisor) run(ctx context.Context) error {
 		case <-ctx.Done():
 			c.stop()
 			s.setPID(0)
+			s.endOrphans(ctx)
 			return nil
 		}
 		s.setPID(0)
 		_ = syscall.Kill(-c.pid(), syscall.SIGKILL) // what is left of its process group
+		s.endOrphans(ctx)
 
 		if time.Since(began) >= resetAfter {
 			backoff = minBackoff
@@ -146,6 +149,15 @@ func (s *Supervisor) run(ctx context.Context) error {
 			return nil
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// endOrphans ends the containers a buildkitd that is not running now left on Root, even when ctx is done, and
+// reports on Stderr what it could not end: buildkitd starts all the same, since holding builds up would not end
+// them either.
+func (s *Supervisor) endOrphans(ctx context.Context) {
+	if err := endOrphans(context.WithoutCancel(ctx), runc{}, s.cfg.Root); err != nil && s.cfg.Stderr != nil {
+		fmt.Fprintf(s.cfg.Stderr, "kiln: ending the containers an earlier buildkitd left: %v\n", err)
 	}
 }
 
