@@ -62,7 +62,7 @@ func TestWorkerKilled(t *testing.T) {
 }
 
 // TestShutdownHandsBack: a worker stopped gracefully in the middle of a build hands the run back to the queue,
-// Queued, and another worker runs it.
+// Queued, without using up an attempt, and another worker runs it.
 func TestShutdownHandsBack(t *testing.T) {
 	k := startKiln(t, func(c *serve.Config) { c.Workers = 0 })
 	worker := func(c *serve.Config) {
@@ -79,12 +79,12 @@ func TestShutdownHandsBack(t *testing.T) {
 		t.Fatalf("Close() of the first worker = %v", err)
 	}
 	r, err := k.api.Run(t.Context(), run.ID)
-	if err != nil || r.Status != "Queued" || r.Attempt != 1 {
-		t.Fatalf("run %s after its worker stopped = %+v, %v; want Queued after attempt 1", run.ID, r, err)
+	if err != nil || r.Status != "Queued" || r.Attempt != 0 {
+		t.Fatalf("run %s after its worker stopped = %+v, %v; want Queued with its attempt handed back", run.ID, r, err)
 	}
 	startKiln(t, worker)
-	if r := k.waitDone(t, run.ID); r.Status != "Succeeded" || r.Attempt != 2 {
-		t.Fatalf("run %s = %s on attempt %d (%q), want Succeeded on attempt 2", r.ID, r.Status, r.Attempt, r.Error)
+	if r := k.waitDone(t, run.ID); r.Status != "Succeeded" || r.Attempt != 1 {
+		t.Fatalf("run %s = %s on attempt %d (%q), want Succeeded on attempt 1: a hand-back uses no attempt", r.ID, r.Status, r.Attempt, r.Error)
 	}
 	if log := k.logOf(t, run.ID); !strings.Contains(log, "goes back to the queue") {
 		t.Errorf("log of %s does not say the run went back to the queue:\n%s", run.ID, log)

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -22,6 +23,9 @@ type outcome struct {
 	status  proto.Status
 	message string
 	requeue bool
+	// handBack says the worker stopped the attempt, not the run's build: the run goes back to the queue without
+	// using up one of its attempts.
+	handBack bool
 }
 
 // ended says how a run ended, for the last line of its log.
@@ -35,7 +39,8 @@ var ended = map[proto.Status]string{
 
 // outcomeOf decides, from the error an attempt ended with and the cause its context was canceled with, what
 // becomes of the run. This is the one table that maps error kinds to what a worker does with a message:
-// Unavailable goes back to the queue (Nak), everything else ends the run (Ack).
+// Unavailable goes back to the queue (Nak), everything else ends the run (Ack). How many times a run may go back
+// is within's to say.
 func outcomeOf(ctx context.Context, err error, timeout time.Duration) outcome {
 	if err == nil {
 		return outcome{status: proto.Status_SUCCEEDED}
@@ -46,7 +51,7 @@ func outcomeOf(ctx context.Context, err error, timeout time.Duration) outcome {
 	case errors.Is(cause, errTimeout):
 		return outcome{status: proto.Status_TIMEOUT, message: "the run took longer than its timeout of " + timeout.String()}
 	case errors.Is(cause, errShutdown):
-		return outcome{requeue: true, message: "the worker running it shut down"}
+		return outcome{requeue: true, handBack: true, message: "the worker running it shut down"}
 	}
 	switch proto.ErrorCode(err) {
 	case proto.Unavailable:
@@ -58,6 +63,20 @@ func outcomeOf(ctx context.Context, err error, timeout time.Duration) outcome {
 	default:
 		return outcome{status: proto.Status_ERROR, message: oneLine(err.Error())}
 	}
+}
+
+// within returns o for a run's attempt number attempt of max: an attempt that would send the run back to the
+// queue ends it Error instead when it was the last, whatever stopped it, saying why. A hand-back uses no attempt.
+func (o outcome) within(attempt, max int) outcome {
+	if !o.requeue || o.handBack || attempt < max {
+		return o
+	}
+	return outcome{status: proto.Status_ERROR, message: gaveUp(attempt, max, o.message)}
+}
+
+// gaveUp is the error of a run whose last attempt, attempt of max, was stopped for reason.
+func gaveUp(attempt, max int, reason string) string {
+	return fmt.Sprintf("attempt %d of %d stopped: %s; Kiln gave up on it", attempt, max, reason)
 }
 
 // oneLine keeps the first line of s: run records carry a sentence, the log carries the rest.

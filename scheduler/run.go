@@ -31,6 +31,16 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	id := ev.GetRunId()
+	// Run pinged buildkitd before it fetched the message, but a fetch can wait a few seconds: an attempt is
+	// claimed only while buildkitd answers, so that one it cannot reach uses none of the run's attempts.
+	pingCtx, cancelPing := context.WithTimeout(ctx, 3*time.Second)
+	err := w.Builder.Ping(pingCtx)
+	cancelPing()
+	if err != nil {
+		w.Logger.Warn("buildkitd does not answer; the run stays on the queue", "run", id, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
 	run, err := w.claim(ctx, id)
 	switch {
 	case errors.Is(err, errNothingToDo):
@@ -57,14 +67,18 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	lw := w.Store.LogWriter(id)
 	log := newRunLog(lw)
 	buildCtx, made, runErr := w.attempt(ctx, msg, run, log)
-	out := outcomeOf(buildCtx, runErr, time.Duration(run.GetSpec().GetTimeoutSeconds())*time.Second)
+	out := outcomeOf(buildCtx, runErr, time.Duration(run.GetSpec().GetTimeoutSeconds())*time.Second).
+		within(int(run.GetAttempt()), w.MaxAttempts)
 	out.message = log.secrets.maskString(out.message)
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if out.requeue {
-		fmt.Fprintf(log, "\nAttempt %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), out.message)
-	} else if out.message != "" {
+	switch {
+	case out.handBack:
+		fmt.Fprintf(log, "\nAttempt %d handed back: %s; it does not count, and the run goes back to the queue.\n", run.GetAttempt(), out.message)
+	case out.requeue:
+		fmt.Fprintf(log, "\nAttempt %d of %d stopped: %s; the run goes back to the queue.\n", run.GetAttempt(), w.MaxAttempts, out.message)
+	case out.message != "":
 		fmt.Fprintf(log, "\nRun %s %s: %s\n", id, ended[out.status], out.message)
 	}
 	log.Flush()
@@ -72,7 +86,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.Logger.Warn("writing the run's log", "run", id, "err", err)
 	}
 	if out.requeue {
-		w.requeue(fctx, msg, run)
+		w.requeue(fctx, msg, run, out.handBack)
 		w.Logger.Info("run handed back", "run", id, "reason", out.message)
 		return
 	}
@@ -106,8 +120,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // claim moves a queued run to Running under this worker, and counts the attempt. A run found Running was left
-// by a worker that died; after MaxAttempts of those it ends Error instead. A run of a task and branch that has
-// a newer run queued behind it ends Canceled, superseded by that run, without being built.
+// by a worker that died, which used up an attempt as much as one that went back to the queue: a run with all
+// MaxAttempts used ends Error instead. A run of a task and branch that has a newer run queued behind it ends
+// Canceled, superseded by that run, without being built.
 func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
 	return w.Store.UpdateRun(ctx, id, func(r *proto.Run) error {
 		if proto.Terminal(r.GetStatus()) {
@@ -129,9 +144,13 @@ func (w *Worker) claim(ctx context.Context, id string) (*proto.Run, error) {
 			r.Error = "canceled by request"
 			r.FinishedAt = timestamppb.Now()
 			return nil
-		case r.GetStatus() == proto.Status_RUNNING && int(r.GetAttempt()) >= w.MaxAttempts:
+		case int(r.GetAttempt()) >= w.MaxAttempts:
+			reason := fmt.Sprintf("the worker running it (%s) was lost", r.GetWorker())
+			if r.GetStatus() != proto.Status_RUNNING { // left Queued by a worker that allowed more attempts
+				reason = "no attempts are left"
+			}
 			r.Status = proto.Status_ERROR
-			r.Error = fmt.Sprintf("the worker running it was lost %d times (last %s); Kiln gave up on it", r.GetAttempt(), r.GetWorker())
+			r.Error = gaveUp(int(r.GetAttempt()), w.MaxAttempts, reason)
 			r.FinishedAt = timestamppb.Now()
 			return nil
 		}
@@ -353,14 +372,20 @@ func recordCommit(r *proto.Run, commit string) {
 	}
 }
 
-// requeue puts a run this worker could not finish back on the queue, Queued, for any worker to take.
-func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, run *proto.Run) {
+// requeue puts a run this worker could not finish back on the queue, Queued, for any worker to take. A run
+// handed back gets its attempt back: the next claim counts the same number again. (Running, attempt) still
+// names one holder: the number goes back only from its holder, which writes to the record no more, and a lost
+// worker's number was passed by the claim that followed it and is never Running again.
+func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, run *proto.Run, handBack bool) {
 	_, err := w.Store.UpdateRun(ctx, run.GetId(), func(r *proto.Run) error {
 		if r.GetStatus() != proto.Status_RUNNING || r.GetAttempt() != run.GetAttempt() {
 			return errNothingToDo
 		}
 		r.Status = proto.Status_QUEUED
 		r.Worker = ""
+		if handBack && r.GetAttempt() > 0 {
+			r.Attempt--
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNothingToDo) {

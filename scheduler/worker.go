@@ -62,7 +62,8 @@ type Worker struct {
 	// AckWait is how long JetStream waits for word from a worker before it gives the run to another; the worker
 	// says it is still busy three times per AckWait. 0 means 30s.
 	AckWait time.Duration
-	// MaxAttempts is how many workers may be lost on one run before it ends Error; 0 means 3.
+	// MaxAttempts is how many attempts a run has: one stopped by a lost worker or by BuildKit going away sends
+	// the run back to the queue, until the last, which ends it Error. A worker's own shutdown uses none. 0 means 3.
 	MaxAttempts int
 	// WorkDir holds the contexts and image layouts of the runs in progress.
 	WorkDir string

@@ -39,7 +39,11 @@ func TestClaim(t *testing.T) {
 	}{
 		{"queued", &proto.Run{Status: proto.Status_QUEUED}, nil, proto.Status_RUNNING, 1, ""},
 		{"worker lost once", &proto.Run{Status: proto.Status_RUNNING, Attempt: 1, Worker: "w0"}, nil, proto.Status_RUNNING, 2, ""},
-		{"worker lost three times", &proto.Run{Status: proto.Status_RUNNING, Attempt: 3, Worker: "w0"}, nil, proto.Status_ERROR, 3, "lost 3 times"},
+		{"worker lost on the last attempt", &proto.Run{Status: proto.Status_RUNNING, Attempt: 3, Worker: "w0"}, nil, proto.Status_ERROR, 3,
+			"attempt 3 of 3 stopped: the worker running it (w0) was lost; Kiln gave up on it"},
+		{"handed back on the last attempt", &proto.Run{Status: proto.Status_QUEUED, Attempt: 2}, nil, proto.Status_RUNNING, 3, ""},
+		{"queued with no attempts left", &proto.Run{Status: proto.Status_QUEUED, Attempt: 5}, nil, proto.Status_ERROR, 5,
+			"attempt 5 of 3 stopped: no attempts are left; Kiln gave up on it"},
 		{"canceled while queued", &proto.Run{Status: proto.Status_QUEUED, CancelRequested: true}, nil, proto.Status_CANCELED, 0, "canceled"},
 		{"already ended", &proto.Run{Status: proto.Status_SUCCEEDED, Attempt: 1}, errNothingToDo, proto.Status_SUCCEEDED, 1, ""},
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -80,6 +81,11 @@ func (s *Supervisor) PID() int {
 // which it removes, with the bridge, when it returns. So a RUN step reaches the world through NAT, but no
 // service of this machine: not on 127.0.0.1, and not on any address of the machine through its gateway.
 //
+// Before its first start, and whenever buildkitd has exited or been stopped, Run ends the build containers
+// left running on Root by that buildkitd, or by the one a killed `kiln serve` started (endOrphans). So no build
+// step outlives the buildkitd that ran it, and none runs beside its retry, whether that retry runs on a
+// restarted buildkitd or under a new `kiln serve` on the same data directory.
+//
 // Run returns an error, with nothing left running, when it cannot start buildkitd at all: when this process is
 // not root, the configuration is incomplete, the CNI plugins or iptables are missing, the binary cannot be
 // executed or another process is listening on Addr. Run may be called once.
@@ -127,6 +133,9 @@ func (s *Supervisor) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if attempt == 0 {
+			s.endOrphans(ctx)
+		}
 		c, err := start(cfg)
 		if err != nil {
 			return fmt.Errorf("starting buildkitd: %w", err)
@@ -144,9 +153,12 @@ func (s *Supervisor) run(ctx context.Context) error {
 		case <-ctx.Done():
 			c.stop()
 			s.setPID(0)
+			s.endOrphans(ctx)
 			return nil
 		}
 		s.setPID(0)
+		_ = syscall.Kill(-c.pid(), syscall.SIGKILL) // what is left of its process group
+		s.endOrphans(ctx)
 
 		if time.Since(began) >= resetAfter {
 			backoff = minBackoff
@@ -161,6 +173,15 @@ func (s *Supervisor) run(ctx context.Context) error {
 			return nil
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// endOrphans ends the containers a buildkitd that is not running now left on Root, even when ctx is done, and
+// reports on Stderr what it could not end: buildkitd starts all the same, since holding builds up would not end
+// them either.
+func (s *Supervisor) endOrphans(ctx context.Context) {
+	if err := endOrphans(context.WithoutCancel(ctx), runc{}, s.cfg.Root); err != nil && s.cfg.Stderr != nil {
+		fmt.Fprintf(s.cfg.Stderr, "kiln: ending the containers an earlier buildkitd left: %v\n", err)
 	}
 }
 
