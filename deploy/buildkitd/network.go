@@ -54,7 +54,7 @@ var bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // isolate prepares the network of cfg's buildkitd. Unless cfg.Config names an operator's own buildkitd.toml, it
 // derives the bridge, checks that the CNI plugins and iptables are there, installs the firewall rules that
 // close this machine to the bridge, and writes the buildkitd.toml that puts the OCI worker on it. It returns
-// cfg with Config naming that file, and the firewall to remove once buildkitd has stopped (nil when cfg.Config
+// cfg with Config naming that file and Network resolved, and the firewall to remove once buildkitd has stopped (nil when cfg.Config
 // was set). A machine that cannot isolate builds is an error: a sandbox that silently is none is worse than none.
 func isolate(ctx context.Context, cfg Config) (Config, *firewall, error) {
 	if cfg.Config != "" {
@@ -85,6 +85,7 @@ func isolate(ctx context.Context, cfg Config) (Config, *firewall, error) {
 	if err := fw.install(ctx); err != nil {
 		return cfg, nil, errors.Join(err, fw.remove(context.WithoutCancel(ctx)))
 	}
+	cfg.Network = n
 	return cfg, fw, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -122,7 +123,8 @@ func (s *Supervisor) run(ctx context.Context) error {
 	if fw != nil {
 		defer func() {
 			ctx := context.WithoutCancel(ctx)
-			err := errors.Join(fw.remove(ctx), removeBridge(ctx, fw.bridge))
+			subnet, _ := netip.ParsePrefix(cfg.Network.BridgeSubnet)
+			err := errors.Join(releaseNamespaces(cfg.Root, subnet, ipamDir), fw.remove(ctx), removeBridge(ctx, fw.bridge))
 			if err != nil && s.cfg.Stderr != nil {
 				fmt.Fprintf(s.cfg.Stderr, "kiln: %v\n", err)
 			}
