@@ -9,11 +9,11 @@ GOFILES := $(shell find . -name '*.go' -not -path './.data/*' 2>/dev/null)
 
 all: build
 
-## deps: install Debian's runc (buildkitd's OCI worker), containernetworking-plugins and iptables (the builds'
+## deps: install Debian's runc (buildkitd's OCI worker), containernetworking-plugins, iptables and iproute2 (the builds'
 ## isolated network and the firewall around it) and busybox-static (the examples' base image) if missing.
 deps:
 	@missing=""; \
-	for p in runc containernetworking-plugins iptables busybox-static; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in runc containernetworking-plugins iptables iproute2 busybox-static; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -31,7 +31,7 @@ func (b *bench) benchNetwork(ctx context.Context, rounds int) (networkResults, e
 		return res, err
 	}
 	defer serve.stop()
-	c := api.NewClient(serve.api, "")
+	c := api.NewClient(serve.api, serve.token)
 	dir := filepath.Join(b.tmp, "ctx", "network")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
