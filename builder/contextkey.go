@@ -60,3 +60,10 @@ func GitContextKey(url, commit, subdir string) string {
 	h := sha256.Sum256([]byte("git\x00" + url + "\x00" + commit + "\x00" + subdir))
 	return "git:" + hex.EncodeToString(h[:])
 }
+
+// UploadContextKey is the ContextKey of a context unpacked from an uploaded archive whose digest
+// ("sha256:...") is digest: the archive holds every file's content, mode and time, so the same archive always
+// unpacks to the same files, and two archives of one digest are the same archive.
+func UploadContextKey(digest string) string {
+	return "upload:" + digest
+}

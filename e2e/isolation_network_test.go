@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -96,6 +97,53 @@ func startWitness(t *testing.T) *witness {
 	return w
 }
 
+// bridgePeer starts busybox httpd in a network namespace of its own attached to the shared buildkitd's bridge,
+// at the 250th address of its subnet, as a build container running a server would be, and returns its
+// IP:PORT once it answers inside its namespace. The namespace and its veth go when the test ends.
+func bridgePeer(t *testing.T) string {
+	t.Helper()
+	subnet, err := netip.ParsePrefix(buildNetwork.BridgeSubnet)
+	if err != nil || buildNetwork.BridgeName == "" {
+		t.Fatalf("the shared buildkitd's network = %+v, want a bridge and a subnet", buildNetwork)
+	}
+	a := subnet.Addr().As4()
+	a[3] = 250
+	ip := netip.AddrFrom4(a).String()
+	n := os.Getpid() % 100000
+	ns, veth, vpeer := fmt.Sprintf("kilnb%d", n), fmt.Sprintf("kbh%d", n), fmt.Sprintf("kbp%d", n)
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	sh("ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh("ip", "link", "add", veth, "type", "veth", "peer", "name", vpeer)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
+	sh("ip", "link", "set", vpeer, "netns", ns)
+	sh("ip", "link", "set", veth, "master", buildNetwork.BridgeName)
+	sh("ip", "link", "set", veth, "up")
+	sh("ip", "netns", "exec", ns, "ip", "addr", "add", ip+"/"+strconv.Itoa(subnet.Bits()), "dev", vpeer)
+	sh("ip", "netns", "exec", ns, "ip", "link", "set", vpeer, "up")
+	sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+	addr := ip + ":8080"
+	httpd := exec.Command("ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p", addr, "-h", t.TempDir())
+	if err := httpd.Start(); err != nil {
+		t.Fatalf("starting busybox httpd in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { httpd.Process.Kill(); httpd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for exec.Command("ip", "netns", "exec", ns, "busybox", "nc", "-w", "1", ip, "8080", "-e", "/bin/true").Run() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("busybox httpd on the bridge, in %s, does not answer on %s", ns, addr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return addr
+}
+
 // egressServer starts busybox httpd in a network namespace of its own, joined to this machine by a veth pair
 // on a /30 of 10.199.0.0/16, serving hello.txt with body; it stands for the world a build downloads from. It
 // returns the server's IP:PORT. The namespace, the pair and the server go when the test ends.
@@ -164,8 +212,9 @@ func portOf(t *testing.T, addr string) string {
 
 // TestNetworkIsolation runs RUN steps on the isolated default network and on none, on the real buildkitd
 // (which TestMain's supervisor starts isolated). A default step reaches none of Kiln's services, on 127.0.0.1
-// or through its gateway, nor a server bound to every address of the machine, while it does reach a server
-// out in the world (a network namespace of the test's own): so nc works, and the failures are the firewall's.
+// or through its gateway, nor a server bound to every address of the machine, nor a server on its bridge (as
+// another build's container would be), while it does reach a server out in the world (a network namespace of
+// the test's own): so nc works, and the failures are the firewall's.
 // A step with no network reaches nothing. The probes wait out nc's 2s timeouts: it takes a minute or so.
 func TestNetworkIsolation(t *testing.T) {
 	k := startKiln(t)
@@ -185,6 +234,7 @@ func TestNetworkIsolation(t *testing.T) {
 			targets = append(targets, host+":"+ports[name])
 		}
 	}
+	targets = append(targets, bridgePeer(t)) // another build's container, on the same bridge
 
 	t.Run("default", func(t *testing.T) {
 		log := probe(t, k, reg, "default", egress, targets)

@@ -20,6 +20,8 @@ var (
 	kilnBin      string
 	buildkitdBin string
 	buildkitAddr string
+	// buildNetwork is the bridge the shared buildkitd's build containers are on.
+	buildNetwork buildkitd.Network
 )
 
 func TestMain(m *testing.M) {
@@ -71,6 +73,7 @@ func setup(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: buildkitd did not become ready: %v\n%s", err, bkLog.String())
 		return 1
 	}
+	buildNetwork = sup.Network()
 	code := m.Run()
 	cancel()
 	<-done

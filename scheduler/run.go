@@ -2,8 +2,11 @@ package scheduler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,7 +252,8 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built,
 		}
 	}
 	t0 := time.Now()
-	if out.commit, err = w.fetchContext(ctx, run, contextDir, log); err != nil {
+	var contextKey string
+	if out.commit, contextKey, err = w.fetchContext(ctx, run, contextDir, log); err != nil {
 		return out, err
 	}
 	if multiStep(spec) {
@@ -266,7 +270,7 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built,
 		Target:     spec.GetTarget(),
 		Platform:   spec.GetPlatform(),
 		OutputDir:  layoutDir,
-		ContextKey: builder.GitContextKey(spec.GetGit().GetUrl(), out.commit, spec.GetGit().GetSubdir()), // "": not git
+		ContextKey: contextKey,
 		Network:    network,
 	}, log)
 	if err != nil {
@@ -289,27 +293,39 @@ func (w *Worker) build(ctx context.Context, run *proto.Run, log *runLog) (built,
 }
 
 // fetchContext puts the run's build context into dir: one commit of a git repository, a tarball downloaded
-// from a URL, or the archive uploaded with the run. For a git context it returns the commit checked out.
-func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log *runLog) (commit string, err error) {
+// from a URL, or the archive uploaded with the run. It returns the commit checked out, for a git context, and
+// the key that names the context's content for BuildKit (see builder.Request.ContextKey): the repository,
+// commit and subdirectory of a git context, the digest of an uploaded archive (so that uploading the same
+// directory again sends BuildKit nothing again), and "" for a download, which then gets a key of its own.
+func (w *Worker) fetchContext(ctx context.Context, run *proto.Run, dir string, log *runLog) (commit, key string, err error) {
 	spec := run.GetSpec()
 	switch {
 	case spec.GetGit() != nil:
-		return w.fetchGit(ctx, run, dir, log)
+		g := spec.GetGit()
+		commit, err := w.fetchGit(ctx, run, dir, log)
+		return commit, builder.GitContextKey(g.GetUrl(), commit, g.GetSubdir()), err
 	case spec.GetContextUrl() != "":
-		return "", builder.DownloadContext(ctx, spec.GetContextUrl(), dir, w.MaxContextSize, log)
+		return "", "", builder.DownloadContext(ctx, spec.GetContextUrl(), dir, w.MaxContextSize, log)
 	}
 	rc, err := w.Store.OpenContext(ctx, spec.GetContextObject())
 	if err != nil {
 		if proto.ErrorCode(err) == proto.NotFound {
-			return "", proto.Errorf(proto.NotFound, "the run's build context is no longer in the store: %w", err)
+			return "", "", proto.Errorf(proto.NotFound, "the run's build context is no longer in the store: %w", err)
 		}
-		return "", proto.Errorf(proto.Unavailable, "fetching the build context: %w", err)
+		return "", "", proto.Errorf(proto.Unavailable, "fetching the build context: %w", err)
 	}
 	defer rc.Close()
-	if err := builder.Extract(ctx, rc, dir, w.MaxContextSize); err != nil {
-		return "", fmt.Errorf("unpacking the build context: %w", err)
+	h := sha256.New()
+	archive := io.TeeReader(rc, h)
+	if err := builder.Extract(ctx, archive, dir, w.MaxContextSize); err != nil {
+		return "", "", fmt.Errorf("unpacking the build context: %w", err)
 	}
-	return "", nil
+	// Extract stops at the tar's end: what follows (padding, gzip's trailer) is part of the archive too. The
+	// API bounded the stored archive to MaxContextSize when it took it.
+	if _, err := io.Copy(io.Discard, archive); err != nil {
+		return "", "", proto.Errorf(proto.Unavailable, "fetching the build context: %w", err)
+	}
+	return "", builder.UploadContextKey("sha256:" + hex.EncodeToString(h.Sum(nil))), nil
 }
 
 // fetchGit checks out the run's commit, with its task's token when the repository is private. The token is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -12,10 +13,12 @@ import (
 // firewallComment marks the rules the supervisor installs, for whoever lists the machine's firewall.
 const firewallComment = "kiln: builds reach no service of this machine"
 
-// firewall keeps the containers on one bridge from reaching this machine: every packet that comes in on the
-// bridge and is addressed to the machine itself is dropped, over IPv4 and IPv6. Without it a RUN step could
-// reach any service listening on 0.0.0.0 (or ::) through its gateway, the bridge's address. Forwarded packets,
-// the containers' way out to the world, are another chain's business and pass.
+// firewall keeps the containers on one bridge from reaching this machine and each other, over IPv4 and IPv6:
+// every packet that comes in on the bridge and is addressed to the machine itself is dropped (INPUT), and so is
+// every packet from one port of the bridge to another (FORWARD, in and out on the bridge, which the kernel's
+// bridge netfilter shows iptables). Without the first a RUN step could reach any service listening on 0.0.0.0
+// (or ::) through its gateway, the bridge's address; without the second, a server another build runs at the
+// same time. Packets forwarded out of the bridge, the containers' way to the world, pass.
 type firewall struct {
 	bridge string
 	tools  []string // the paths of iptables and ip6tables
@@ -39,53 +42,87 @@ func newFirewall(bridge string, tools ...string) (*firewall, error) {
 	return f, nil
 }
 
-// rule returns the arguments that apply op (-C, -I, -D) to the firewall's rule.
-func (f *firewall) rule(op string) []string {
-	return []string{"-w", op, "INPUT", "-i", f.bridge, "-m", "comment", "--comment", firewallComment, "-j", "DROP"}
+// rules are the chains the firewall puts a rule of its own first in, and what each matches beside the comment.
+func (f *firewall) rules() [][]string {
+	return [][]string{
+		{"INPUT", "-i", f.bridge},
+		{"FORWARD", "-i", f.bridge, "-o", f.bridge},
+	}
 }
 
-// install puts the rule first in each tool's INPUT chain, unless it is there already.
+// rule returns the arguments that apply op (-C, -I, -D) to rule r.
+func (f *firewall) rule(op string, r []string) []string {
+	args := append([]string{"-w", op}, r...)
+	return append(args, "-m", "comment", "--comment", firewallComment, "-j", "DROP")
+}
+
+// bridgeNetfilter are the switches that make the kernel show packets crossing a bridge to iptables and
+// ip6tables, without which the FORWARD rule sees nothing of the traffic between two containers of a bridge.
+var bridgeNetfilter = []string{
+	"/proc/sys/net/bridge/bridge-nf-call-iptables",
+	"/proc/sys/net/bridge/bridge-nf-call-ip6tables",
+}
+
+// install puts each rule first in its chain of each tool, unless it is there already, after turning on the
+// kernel's bridge netfilter (as Docker and Kubernetes do): a machine without it is an error, since the builds
+// of one bridge would reach each other.
 func (f *firewall) install(ctx context.Context) error {
-	for _, tool := range f.tools {
-		has, err := f.has(ctx, tool)
+	for _, p := range bridgeNetfilter {
+		b, err := os.ReadFile(p)
 		if err != nil {
-			return err
+			return fmt.Errorf("the kernel's bridge netfilter is off (%v), so builds on one bridge would reach each "+
+				"other: load the br_netfilter module", err)
 		}
-		if has {
-			continue
+		if strings.TrimSpace(string(b)) != "1" {
+			if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+				return fmt.Errorf("turning on the kernel's bridge netfilter: %w", err)
+			}
 		}
-		if err := runTool(ctx, tool, f.rule("-I")...); err != nil {
-			return fmt.Errorf("closing this machine to the builds on %s: %w", f.bridge, err)
+	}
+	for _, tool := range f.tools {
+		for _, r := range f.rules() {
+			has, err := f.has(ctx, tool, r)
+			if err != nil {
+				return err
+			}
+			if has {
+				continue
+			}
+			if err := runTool(ctx, tool, f.rule("-I", r)...); err != nil {
+				return fmt.Errorf("closing this machine to the builds on %s: %w", f.bridge, err)
+			}
 		}
 	}
 	return nil
 }
 
-// remove deletes the rule from each tool's INPUT chain, every copy of it, and does nothing where it is absent.
+// remove deletes the rules from their chains, every copy of each, and does nothing where they are absent.
 func (f *firewall) remove(ctx context.Context) error {
 	var errs []error
 	for _, tool := range f.tools {
-		for {
-			has, err := f.has(ctx, tool)
-			if err != nil {
-				errs = append(errs, err)
-				break
-			}
-			if !has {
-				break
-			}
-			if err := runTool(ctx, tool, f.rule("-D")...); err != nil {
-				errs = append(errs, fmt.Errorf("removing the firewall rule of %s: %w", f.bridge, err))
-				break
+		for _, r := range f.rules() {
+			for {
+				has, err := f.has(ctx, tool, r)
+				if err != nil {
+					errs = append(errs, err)
+					break
+				}
+				if !has {
+					break
+				}
+				if err := runTool(ctx, tool, f.rule("-D", r)...); err != nil {
+					errs = append(errs, fmt.Errorf("removing the firewall rule of %s: %w", f.bridge, err))
+					break
+				}
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// has reports whether tool's INPUT chain holds the rule. iptables -C exits 1 when it does not.
-func (f *firewall) has(ctx context.Context, tool string) (bool, error) {
-	err := runTool(ctx, tool, f.rule("-C")...)
+// has reports whether tool's chain holds rule r. iptables -C exits 1 when it does not.
+func (f *firewall) has(ctx context.Context, tool string, r []string) (bool, error) {
+	err := runTool(ctx, tool, f.rule("-C", r)...)
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

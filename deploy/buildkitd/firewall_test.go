@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// rulesOn counts the rules of tool's INPUT chain that name bridge, as iptables -S lists them.
-func rulesOn(t *testing.T, tool, bridge string) int {
+// rulesOn counts the rules of tool's chain that name bridge, as iptables -S lists them.
+func rulesOn(t *testing.T, tool, chain, bridge string) int {
 	t.Helper()
-	out, err := exec.Command(tool, "-w", "-S", "INPUT").CombinedOutput()
+	out, err := exec.Command(tool, "-w", "-S", chain).CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s -S INPUT: %v\n%s", tool, err, out)
+		t.Fatalf("%s -S %s: %v\n%s", tool, chain, err, out)
 	}
 	n := 0
 	for _, line := range strings.Split(string(out), "\n") {
@@ -39,8 +39,10 @@ func TestFirewall(t *testing.T) {
 		}
 	}
 	for _, tool := range firewallTools {
-		if got := rulesOn(t, tool, bridge); got != 1 {
-			t.Errorf("%s rules dropping input from %s after install = %d, want 1", tool, bridge, got)
+		for _, chain := range []string{"INPUT", "FORWARD"} {
+			if got := rulesOn(t, tool, chain, bridge); got != 1 {
+				t.Errorf("%s %s rules dropping packets from %s after install = %d, want 1", tool, chain, bridge, got)
+			}
 		}
 	}
 
@@ -50,8 +52,10 @@ func TestFirewall(t *testing.T) {
 		}
 	}
 	for _, tool := range firewallTools {
-		if got := rulesOn(t, tool, bridge); got != 0 {
-			t.Errorf("%s rules dropping input from %s after remove = %d, want 0", tool, bridge, got)
+		for _, chain := range []string{"INPUT", "FORWARD"} {
+			if got := rulesOn(t, tool, chain, bridge); got != 0 {
+				t.Errorf("%s %s rules dropping packets from %s after remove = %d, want 0", tool, chain, bridge, got)
+			}
 		}
 	}
 }

@@ -45,6 +45,7 @@ type Supervisor struct {
 	err      error // what Run returned; set before done is closed
 	pid      int
 	restarts int
+	network  Network // the bridge, once Run has resolved it
 }
 
 // New returns a Supervisor for cfg. Nothing starts until Run.
@@ -62,6 +63,14 @@ func (s *Supervisor) Restarts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.restarts
+}
+
+// Network returns the bridge the build containers are attached to, its fields resolved, once Run has started
+// buildkitd on it; it is the zero Network before, and when Config.Config names an operator's own buildkitd.toml.
+func (s *Supervisor) Network() Network {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.network
 }
 
 // PID returns the process id of the running buildkitd, or 0 when none is running.
@@ -120,6 +129,9 @@ func (s *Supervisor) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("running buildkitd: %w", err)
 	}
+	s.mu.Lock()
+	s.network = cfg.Network
+	s.mu.Unlock()
 	if fw != nil {
 		defer func() {
 			ctx := context.WithoutCancel(ctx)

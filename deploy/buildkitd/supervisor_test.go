@@ -157,7 +157,7 @@ func TestSupervisorIsolates(t *testing.T) {
 		t.Errorf("worker network label = %q, want \"cni\": the worker is not on its bridge", got)
 	}
 	for _, tool := range firewallTools {
-		if got := rulesOn(t, tool, bridge); got != 1 {
+		if got := rulesOn(t, tool, "INPUT", bridge); got != 1 {
 			t.Errorf("%s rules dropping input from %s while buildkitd runs = %d, want 1", tool, bridge, got)
 		}
 	}
@@ -166,7 +166,7 @@ func TestSupervisorIsolates(t *testing.T) {
 		t.Fatalf("Run() after its context ended = %v, want nil", err)
 	}
 	for _, tool := range firewallTools {
-		if got := rulesOn(t, tool, bridge); got != 0 {
+		if got := rulesOn(t, tool, "INPUT", bridge); got != 0 {
 			t.Errorf("%s rules dropping input from %s after Run returned = %d, want 0", tool, bridge, got)
 		}
 	}

@@ -36,7 +36,8 @@ type contextKeyResults struct {
 // benchContextKey measures what a build context's own BuildKit key costs a warm build: rounds builds of a
 // context of 20 MB in 1,000 files, each from a new directory holding a copy of it (the same files and times, as
 // a run's unpacked upload has them) with one file changed, through builder.Builder on the benchmark's buildkitd.
-// One side gives each build a key of its own (ContextKey "", what an uploaded context gets), so that BuildKit
+// One side gives each build a key of its own (what a changed upload, keyed by its archive's digest, or a URL
+// context gets), so that BuildKit
 // receives the whole context every time; the other gives every build one key (what all builds shared before
 // the key, and what the builds of one git commit share now), so that BuildKit receives only what differs from
 // the previous build's context. The sides alternate, after a build of each that is not counted.
@@ -167,8 +168,8 @@ func (r contextKeyResults) markdown() string {
 	fmt.Fprintf(&b, "What a build context's own BuildKit key costs (builder.Request.ContextKey; see README, build contexts). "+
 		"A context of %d files of hex text, %.0f MB in all, in %d directories, with `%s`; each of %d rounds copies it "+
 		"into a new directory (the same files and times, as an unpacked upload has them), changes one file, and "+
-		"builds it through builder.Builder, exporting an OCI layout, once with a key of its own (what an upload or a "+
-		"URL gets: BuildKit receives the whole context) and once under one key shared by all of that side's builds "+
+		"builds it through builder.Builder, exporting an OCI layout, once with a key of its own (what a changed upload, "+
+		"keyed by its archive's digest, or a URL context gets: BuildKit receives the whole context) and once under one key shared by all of that side's builds "+
 		"(what every build shared before, and what builds of one git commit share now: BuildKit receives only what "+
 		"differs from the previous build), alternately, after one uncounted build of each.\n\n",
 		ctxKeyFiles, float64(ctxKeyFiles*ctxKeyFileBytes)/1e6, ctxKeyDirs, strings.ReplaceAll(ctxKeyDocker, "\n", " "), len(r.Own))
