@@ -49,6 +49,18 @@ func workspaceKey(dir string) (string, error) {
 	return fmt.Sprintf("kiln-workspace:%s:%d:%s:%s", processKey, st.Ino, born, dir), nil
 }
 
+// DirContextKey is the Request.ContextKey of a build of the directory dir as it is now, which a later build of
+// the same directory (a task file's build steps, one after another, on the run's workspace) may share to send
+// BuildKit only what changed since: a key of this directory in this process, like an Exec's workspace, that
+// no other directory shares, not even one made at the same path after dir was removed.
+func DirContextKey(dir string) (string, error) {
+	key, err := workspaceKey(dir)
+	if err != nil {
+		return "", err
+	}
+	return "dir:" + key, nil
+}
+
 // GitContextKey is the Request.ContextKey of a build of the checkout that GitCache.Fetch makes of commit of the
 // repository at url, the directory subdir of it ("" for its root): the same commit and directory always check
 // out to the same files, with the same modes and times (see blobTime), so that a build of a commit built before

@@ -193,3 +193,37 @@ func TestGitContextKey(t *testing.T) {
 		t.Errorf("GitContextKey(%q, \"\", \"\") = %q, want \"\" (no commit: no key to share)", url, got)
 	}
 }
+
+// TestDirContextKey: the key of a directory stays the same while it changes, and a directory made again at the
+// same path, or another one, has another key.
+func TestDirContextKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "workspace")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := DirContextKey(dir)
+	if err != nil || key == "" {
+		t.Fatalf("DirContextKey(%s) = %q, %v", dir, key, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := DirContextKey(dir); again != key || err != nil {
+		t.Errorf("DirContextKey(%s) after a file was written = %q, %v, want %q", dir, again, err, key)
+	}
+	if other, err := DirContextKey(t.TempDir()); other == key || err != nil {
+		t.Errorf("DirContextKey(another directory) = %q, %v, want a key other than %q", other, err, key)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if remade, err := DirContextKey(dir); remade == key || err != nil {
+		t.Errorf("DirContextKey(%s) made again = %q, %v, want a key other than %q", dir, remade, err, key)
+	}
+	if _, err := DirContextKey(filepath.Join(dir, "missing")); err == nil {
+		t.Errorf("DirContextKey(a missing directory) = nil error, want one")
+	}
+}

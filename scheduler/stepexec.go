@@ -43,9 +43,13 @@ func (x *stepExec) build(ctx context.Context, i int, log io.Writer) (*proto.Step
 	if err := os.MkdirAll(layout, 0o700); err != nil {
 		return nil, fmt.Errorf("making the step's layout directory: %w", err)
 	}
+	// The run's workspace is its own directory: its build steps share a key, so that each sends BuildKit only
+	// what the steps before it changed. A context that cannot be named (it is missing) gets a key of its own,
+	// and the build says what is wrong with it.
+	key, _ := builder.DirContextKey(contextDir)
 	res, err := x.w.Builder.Build(ctx, builder.Request{ContextDir: contextDir, Dockerfile: b.Dockerfile, BuildArgs: b.BuildArgs,
 		Target: b.Target, Platform: b.Platform, OutputDir: layout, NoCache: b.NoCache, Pull: b.Pull, Labels: b.Labels,
-		Network: x.network}, log)
+		ContextKey: key, Network: x.network}, log)
 	if err != nil {
 		return nil, err
 	}
