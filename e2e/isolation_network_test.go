@@ -99,7 +99,7 @@ func startWitness(t *testing.T) *witness {
 
 // bridgePeer starts busybox httpd in a network namespace of its own attached to the shared buildkitd's bridge,
 // at the 250th address of its subnet, as a build container running a server would be, and returns its
-// IP:PORT once it answers inside its namespace. The namespace and its veth go when the test ends.
+// IP:PORT once it answers.
 func bridgePeer(t *testing.T) string {
 	t.Helper()
 	subnet, err := netip.ParsePrefix(buildNetwork.BridgeSubnet)
@@ -108,9 +108,36 @@ func bridgePeer(t *testing.T) string {
 	}
 	a := subnet.Addr().As4()
 	a[3] = 250
-	ip := netip.AddrFrom4(a).String()
 	n := os.Getpid() % 100000
-	ns, veth, vpeer := fmt.Sprintf("kilnb%d", n), fmt.Sprintf("kbh%d", n), fmt.Sprintf("kbp%d", n)
+	return netnsServer(t, fmt.Sprintf("kilnb%d", n), netip.PrefixFrom(netip.AddrFrom4(a), subnet.Bits()), t.TempDir(),
+		func(veth string) [][]string {
+			return [][]string{{"ip", "link", "set", veth, "master", buildNetwork.BridgeName}}
+		}, "")
+}
+
+// egressServer starts busybox httpd in a network namespace of its own, joined to this machine by a veth pair
+// on a /30 of 10.199.0.0/16, serving hello.txt with body; it stands for the world a build downloads from. It
+// returns the server's IP:PORT.
+func egressServer(t *testing.T, body string) string {
+	t.Helper()
+	n := os.Getpid()%250*256 + int(time.Now().UnixNano()%64)*4 // a /30 of 10.199.0.0/16, per process and call
+	host := fmt.Sprintf("10.199.%d.%d", n/256, n%256+1)
+	peer := netip.MustParsePrefix(fmt.Sprintf("10.199.%d.%d/30", n/256, n%256+2))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(body+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return netnsServer(t, fmt.Sprintf("kilnt%d", n), peer, dir,
+		func(veth string) [][]string { return [][]string{{"ip", "addr", "add", host + "/30", "dev", veth}} }, host)
+}
+
+// netnsServer starts busybox httpd serving dir on port 8080 of addr, in a network namespace named ns, joined
+// to this machine by a veth pair whose end on this side the commands of attach set up (an address, a bridge),
+// with a default route through gateway unless it is "". It returns IP:PORT once the server answers inside its
+// namespace. The namespace, the pair and the server go when the test ends.
+func netnsServer(t *testing.T, ns string, addr netip.Prefix, dir string, attach func(veth string) [][]string, gateway string) string {
+	t.Helper()
+	veth, vpeer := ns+"h", ns+"p"
 	sh := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -122,14 +149,19 @@ func bridgePeer(t *testing.T) string {
 	sh("ip", "link", "add", veth, "type", "veth", "peer", "name", vpeer)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
 	sh("ip", "link", "set", vpeer, "netns", ns)
-	sh("ip", "link", "set", veth, "master", buildNetwork.BridgeName)
+	for _, cmd := range attach(veth) {
+		sh(cmd...)
+	}
 	sh("ip", "link", "set", veth, "up")
-	sh("ip", "netns", "exec", ns, "ip", "addr", "add", ip+"/"+strconv.Itoa(subnet.Bits()), "dev", vpeer)
+	sh("ip", "netns", "exec", ns, "ip", "addr", "add", addr.String(), "dev", vpeer)
 	sh("ip", "netns", "exec", ns, "ip", "link", "set", vpeer, "up")
 	sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+	if gateway != "" {
+		sh("ip", "netns", "exec", ns, "ip", "route", "add", "default", "via", gateway)
+	}
 
-	addr := ip + ":8080"
-	httpd := exec.Command("ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p", addr, "-h", t.TempDir())
+	ip := addr.Addr().String()
+	httpd := exec.Command("ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p", ip+":8080", "-h", dir)
 	if err := httpd.Start(); err != nil {
 		t.Fatalf("starting busybox httpd in %s: %v", ns, err)
 	}
@@ -137,64 +169,11 @@ func bridgePeer(t *testing.T) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for exec.Command("ip", "netns", "exec", ns, "busybox", "nc", "-w", "1", ip, "8080", "-e", "/bin/true").Run() != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("busybox httpd on the bridge, in %s, does not answer on %s", ns, addr)
+			t.Fatalf("busybox httpd in %s does not answer on %s:8080", ns, ip)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return addr
-}
-
-// egressServer starts busybox httpd in a network namespace of its own, joined to this machine by a veth pair
-// on a /30 of 10.199.0.0/16, serving hello.txt with body; it stands for the world a build downloads from. It
-// returns the server's IP:PORT. The namespace, the pair and the server go when the test ends.
-func egressServer(t *testing.T, body string) string {
-	t.Helper()
-	n := os.Getpid()%250*256 + int(time.Now().UnixNano()%64)*4 // a /30 of 10.199.0.0/16, per process and call
-	host := fmt.Sprintf("10.199.%d.%d", n/256, n%256+1)
-	peer := fmt.Sprintf("10.199.%d.%d", n/256, n%256+2)
-	ns := fmt.Sprintf("kilnt%d", n)
-	veth := fmt.Sprintf("kvh%d", n)
-	vpeer := fmt.Sprintf("kvp%d", n)
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	sh("ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh("ip", "link", "add", veth, "type", "veth", "peer", "name", vpeer)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
-	sh("ip", "link", "set", vpeer, "netns", ns)
-	sh("ip", "addr", "add", host+"/30", "dev", veth)
-	sh("ip", "link", "set", veth, "up")
-	sh("ip", "netns", "exec", ns, "ip", "addr", "add", peer+"/30", "dev", vpeer)
-	sh("ip", "netns", "exec", ns, "ip", "link", "set", vpeer, "up")
-	sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-	sh("ip", "netns", "exec", ns, "ip", "route", "add", "default", "via", host)
-
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(body+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := peer + ":8080"
-	httpd := exec.Command("ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p", addr, "-h", dir)
-	if err := httpd.Start(); err != nil {
-		t.Fatalf("starting busybox httpd in %s: %v", ns, err)
-	}
-	t.Cleanup(func() { httpd.Process.Kill(); httpd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("busybox httpd in %s does not answer on %s: %v", ns, addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return ip + ":8080"
 }
 
 // portOf returns the port of a host:port or URL.
