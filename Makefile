@@ -5,7 +5,7 @@ DATA    ?= .data
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GOFILES := $(shell find . -name '*.go' -not -path './.data/*' 2>/dev/null)
 
-.PHONY: all deps build run test bench proto clean
+.PHONY: all deps build run test fuzz bench proto clean
 
 all: build
 
@@ -38,10 +38,22 @@ examples/base/busybox: | deps
 run: deps build
 	bin/kiln serve --data-dir $(DATA)
 
-## test: the same set-up, then every test, end-to-end included (CI runs this through .ci/run).
+## test: the same set-up, then every test, end-to-end included, then each fuzzer briefly (CI runs this through
+## .ci/run).
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+## fuzz: run each fuzzer (Go's native fuzzing, func FuzzX in a _test.go file) for FUZZTIME; what one finds is
+## written under its package's testdata/fuzz/FuzzX, where later runs (and go test) replay it.
+FUZZTIME ?= 1m
+fuzz:
+	@$(GO) test -list '^Fuzz' $$($(GO) list ./... | grep -v '/e2e') | awk '/^Fuzz/ { n[++c] = $$1 } /^ok/ { for (i = 1; i <= c; i++) print $$2, n[i]; c = 0 }' | \
+	while read -r pkg fuzzer; do \
+		echo "fuzz: $$pkg $$fuzzer for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fuzzer\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 ## bench: measure Kiln against raw buildctl on the same buildkitd and registry; writes BENCHMARKS.md.
 bench: deps build
