@@ -145,12 +145,12 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	if err := b.createTask(ctx, ingest.api, ingest.token, url); err != nil {
 		return err
 	}
-	body, sig, err := pushDelivery(root, url, commit)
+	pushes, err := pushDeliveries(root, url, commit, 2000)
 	if err != nil {
 		return err
 	}
 	r.webhook.concurrent = 16
-	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingest.api, body, sig, 2000, r.webhook.concurrent); err != nil {
+	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingest.api, pushes, r.webhook.concurrent); err != nil {
 		return fmt.Errorf("webhook ingest: %w", err)
 	}
 

@@ -81,39 +81,52 @@ func gitRepo(tmp string) (url, commit string, stop func(), err error) {
 	return srv.URL + "/bench/app.git", commit, srv.Close, nil
 }
 
-// pushDelivery is the real GitHub push payload of the webhook tests, pointed at url and commit, and signed.
-func pushDelivery(root, url, commit string) ([]byte, string, error) {
+// signedPush is one push delivery's body and its X-Hub-Signature-256.
+type signedPush struct {
+	body []byte
+	sig  string
+}
+
+// pushDeliveries returns n distinct signed pushes of commit: the real GitHub push payload of the webhook tests,
+// pointed at url and commit, each moving main to commit from a different "before". Kiln acts on a push once,
+// whatever delivery ID carries it, so n deliveries of one body would start one run.
+func pushDeliveries(root, url, commit string, n int) ([]signedPush, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "trigger", "webhook", "testdata", "github", "push.branch.json"))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	var p map[string]any
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	p["ref"], p["before"], p["after"] = "refs/heads/main", commit, commit
+	p["ref"], p["after"] = "refs/heads/main", commit
 	repo := p["repository"].(map[string]any)
 	repo["clone_url"], repo["html_url"], repo["default_branch"] = url, strings.TrimSuffix(url, ".git"), "main"
 	p["head_commit"].(map[string]any)["id"] = commit
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, "", err
+	pushes := make([]signedPush, n)
+	for i := range pushes {
+		p["before"] = fmt.Sprintf("%040x", i+1)
+		body, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		mac := hmac.New(sha256.New, []byte(webhookSecret))
+		mac.Write(body)
+		pushes[i] = signedPush{body: body, sig: "sha256=" + hex.EncodeToString(mac.Sum(nil))}
 	}
-	mac := hmac.New(sha256.New, []byte(webhookSecret))
-	mac.Write(body)
-	return body, "sha256=" + hex.EncodeToString(mac.Sum(nil)), nil
+	return pushes, nil
 }
 
 // deliver POSTs one signed push delivery and returns the run IDs of its 202 answer.
-func deliver(client *http.Client, server string, body []byte, sig string, n int64) ([]string, error) {
-	req, err := http.NewRequest(http.MethodPost, server+"/v1/webhooks/github", bytes.NewReader(body))
+func deliver(client *http.Client, server string, push signedPush, n int64) ([]string, error) {
+	req, err := http.NewRequest(http.MethodPost, server+"/v1/webhooks/github", bytes.NewReader(push.body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n))
-	req.Header.Set("X-Hub-Signature-256", sig)
+	req.Header.Set("X-Hub-Signature-256", push.sig)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
@@ -146,7 +159,7 @@ func (b *bench) createTask(ctx context.Context, server, token, url string) error
 // webhookToRunning delivers pushes one at a time to an idle Kiln and reads, for each, how long after the
 // delivery was sent its run was Running (from the run record; the clone comes after).
 func (b *bench) webhookToRunning(ctx context.Context, url, commit string, n int) ([]time.Duration, error) {
-	body, sig, err := pushDelivery(b.root, url, commit)
+	pushes, err := pushDeliveries(b.root, url, commit, n)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +167,7 @@ func (b *bench) webhookToRunning(ctx context.Context, url, commit string, n int)
 	var out []time.Duration
 	for i := 0; i < n; i++ {
 		sent := time.Now()
-		ids, err := deliver(http.DefaultClient, b.server, body, sig, int64(i))
+		ids, err := deliver(http.DefaultClient, b.server, pushes[i], int64(i))
 		if err != nil || len(ids) != 1 {
 			return nil, fmt.Errorf("delivery %d: %v (runs %v)", i, err, ids)
 		}
@@ -176,9 +189,10 @@ func (b *bench) webhookToRunning(ctx context.Context, url, commit string, n int)
 	return out, nil
 }
 
-// webhookIngest fires n deliveries, concurrency at a time, at a Kiln with no workers, and counts those answered
-// 202 with their run durably queued.
-func webhookIngest(server string, body []byte, sig string, n, concurrency int) (int, time.Duration, error) {
+// webhookIngest fires pushes, concurrency at a time, at a Kiln with no workers, and counts those answered 202
+// with their run durably queued.
+func webhookIngest(server string, pushes []signedPush, concurrency int) (int, time.Duration, error) {
+	n := len(pushes)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
 	var ok, seq atomic.Int64
 	var firstErr error
@@ -194,7 +208,7 @@ func webhookIngest(server string, body []byte, sig string, n, concurrency int) (
 				if i > int64(n) {
 					return
 				}
-				if ids, err := deliver(client, server, body, sig, i); err == nil && len(ids) == 1 {
+				if ids, err := deliver(client, server, pushes[i-1], i); err == nil && len(ids) == 1 {
 					ok.Add(1)
 				} else if err != nil {
 					once.Do(func() { firstErr = err })

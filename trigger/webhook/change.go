@@ -23,8 +23,12 @@ type change struct {
 	name          string        // the branch or tag pushed; for a pull request, the branch it targets
 	commit        string        // the commit to build
 	pusher        string        // who pushed or opened it
-	pullRequest   int64         // the pull request's number
+	pullRequest   int64         // the pull request's number, or a GitLab merge request's IID
 	defaultBranch string        // the repository's default branch, "" when the delivery does not say
+	// before and after are the commits a push moved its ref from and to, as the body gives them; action is what
+	// happened to a pull request ("opened", "synchronize", GitLab's "update"). With the ref and the commit they
+	// name the change whichever delivery carries it (changeKey).
+	before, after, action string
 	// files are the paths the push changed, added, modified or removed, when filesKnown; a push whose
 	// payload may not list them all (a pull request, a tag, a new branch, a long push) builds whatever its
 	// path filters.
@@ -39,10 +43,10 @@ func pushChange(ref, after string) (change, string) {
 		return change{}, fmt.Sprintf("%s was deleted: nothing to build", ref)
 	}
 	if name, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
-		return change{trigger: proto.Trigger_COMMIT, ref: ref, name: name, commit: after}, ""
+		return change{trigger: proto.Trigger_COMMIT, ref: ref, name: name, commit: after, after: after}, ""
 	}
 	if name, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
-		return change{trigger: proto.Trigger_TAG, ref: ref, name: name, commit: after}, ""
+		return change{trigger: proto.Trigger_TAG, ref: ref, name: name, commit: after, after: after}, ""
 	}
 	return change{}, fmt.Sprintf("%s is neither a branch nor a tag", ref)
 }
@@ -57,9 +61,13 @@ func (c *change) setFiles(listed, total int, files []string) {
 }
 
 // branchKey names the line of work the change belongs to, for superseding older queued runs: the branch or
-// tag name, or pr/N for a pull request, as workers name it from a run's ref.
+// tag name, or pr/N for a GitHub pull request, as workers name it from a run's ref. Workers name a GitLab merge
+// request's line by its whole ref, refs/merge-requests/N/head, and so does this.
 func (c change) branchKey() string {
 	if c.trigger == proto.Trigger_PULL_REQUEST {
+		if !strings.HasPrefix(c.ref, "refs/pull/") {
+			return c.ref
+		}
 		return fmt.Sprintf("pr/%d", c.pullRequest)
 	}
 	return c.name

@@ -7,8 +7,8 @@
 //   - POST /v1/webhooks/github takes GitHub's deliveries, and Gitea's and Forgejo's, which carry GitHub's
 //     headers around bodies of their own shape. A delivery must be signed (X-Hub-Signature-256, an HMAC-SHA256
 //     of the raw body) with the webhook secret of a task that builds its repository.
-//   - POST /v1/webhooks/gitlab takes GitLab's push and tag push hooks, authenticated by X-Gitlab-Token, which
-//     must equal the webhook secret of a task that builds the project.
+//   - POST /v1/webhooks/gitlab takes GitLab's push, tag push and merge request hooks, authenticated by
+//     X-Gitlab-Token, which must equal the webhook secret of a task that builds the project.
 //
 // Both are mounted outside the API's bearer-token check: the signature or token is the authentication. A
 // delivery counts for the tasks whose secret it proves and for no other, and a task with no webhook secret is
@@ -19,17 +19,19 @@
 // the scheme and host and dropping a trailing ".git" and "/") are its candidates. For each task it proves,
 // a branch push to the task's branch (its source ref, or the repository's default branch when it names none)
 // starts a commit run if the task has the commit trigger and the push touched a file its path filters match;
-// a tag push starts a tag run if the task has the tag trigger; a pull request opened, reopened or updated
-// against the task's branch starts a pull request run if the task has the pull request trigger, which pushes
+// a tag push starts a tag run if the task has the tag trigger; a pull request (or GitLab merge request) opened,
+// reopened or given new commits against the task's branch starts a pull request run if the task has the pull request trigger, which pushes
 // its images only when the task allows it, the code being untrusted. A run builds exactly the commit the
 // delivery names, never what the ref points to later. Deleted refs and every other event start nothing.
 //
 // The handler answers as soon as the runs' RunRequested events are on JetStream, well inside the ten seconds
 // GitHub waits: 202 with {"runs": [...]}, or a 2xx with {"ignored": "..."} saying why nothing started, with
 // {"skipped": {task: reason}} for the proven tasks that started nothing. A ping is 200 unless its signature is
-// refused. A delivery ID (X-GitHub-Delivery, X-Gitlab-Event-UUID) is acted on once per task: a redelivery
-// starts no second run, unless the first attempt failed and answered 503. GitLab merge request hooks start
-// nothing yet.
+// refused. A delivery ID (X-GitHub-Delivery; GitLab's Idempotency-Key, else X-Gitlab-Event-UUID) is acted on
+// once per task, and so is the change a body describes (a push's repository, ref, before and after; a pull
+// request's repository, number, head commit and action), whatever delivery ID carries it: a redelivery, or
+// the same body replayed under a new ID or none, starts no second run, unless the first attempt failed and
+// answered 503.
 //
 // RegistryHandler serves a third endpoint, POST /v1/webhooks/registry, for base image update triggers. It takes
 // the notification envelopes of a Docker distribution registry (the events v1 media type from registry 2.x, v2

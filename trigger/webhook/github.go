@@ -127,6 +127,7 @@ func githubPush(e *github.PushEvent, totalCommits int) (change, string, error) {
 	if id := e.GetHeadCommit().GetID(); c.trigger == proto.Trigger_TAG && id != "" {
 		c.commit = id // an annotated tag's "after" is the tag object; head_commit is the commit it tags
 	}
+	c.before = e.GetBefore()
 	c.pusher = e.GetPusher().GetName()
 	if c.pusher == "" {
 		c.pusher = e.GetSender().GetLogin()
@@ -149,7 +150,8 @@ func githubPush(e *github.PushEvent, totalCommits int) (change, string, error) {
 // head commit, fetched from refs/pull/N/head of the base repository, which holds it even when it comes from
 // a fork. Gitea and Forgejo say "synchronized" where GitHub says "synchronize".
 func githubPullRequest(e *github.PullRequestEvent) (change, string, error) {
-	switch action := e.GetAction(); action {
+	action := e.GetAction()
+	switch action {
 	case "opened", "reopened", "synchronize", "synchronized":
 	default:
 		return change{}, fmt.Sprintf("pull request action %q starts no runs", action), nil
@@ -172,5 +174,6 @@ func githubPullRequest(e *github.PullRequestEvent) (change, string, error) {
 		pusher:        e.GetSender().GetLogin(),
 		pullRequest:   n,
 		defaultBranch: e.GetRepo().GetDefaultBranch(),
+		action:        action,
 	}, "", nil
 }

@@ -13,12 +13,17 @@ const (
 	gitlabEventHeader    = "X-Gitlab-Event"
 	gitlabTokenHeader    = "X-Gitlab-Token"
 	gitlabDeliveryHeader = "X-Gitlab-Event-UUID"
+	// gitlabIdempotencyHeader names a delivery across its retries and resends (GitLab 17.4 and later), where
+	// X-Gitlab-Event-UUID is new on each.
+	gitlabIdempotencyHeader = "Idempotency-Key"
 )
 
-// gitlabPush is the part of a GitLab push or tag push hook Kiln reads. Every GitLab hook about a project has
-// its project.
-type gitlabPush struct {
+// gitlabHook is the part of a GitLab push, tag push or merge request hook Kiln reads. Every GitLab hook about
+// a project has its project; a merge request hook's project is the target project, whose repository holds
+// the merge request's head.
+type gitlabHook struct {
 	Ref          string `json:"ref"`
+	Before       string `json:"before"`
 	After        string `json:"after"`
 	CheckoutSHA  string `json:"checkout_sha"`
 	UserUsername string `json:"user_username"`
@@ -35,9 +40,15 @@ type gitlabPush struct {
 		Removed  []string `json:"removed"`
 	} `json:"commits"`
 	TotalCommitsCount int `json:"total_commits_count"`
+	// User and ObjectAttributes are a merge request hook's.
+	User struct {
+		Username string `json:"username"`
+		Name     string `json:"name"`
+	} `json:"user"`
+	ObjectAttributes gitlabMergeRequest `json:"object_attributes"`
 }
 
-// serveGitLab handles POST /v1/webhooks/gitlab: a GitLab push or tag push hook.
+// serveGitLab handles POST /v1/webhooks/gitlab: a GitLab push, tag push or merge request hook.
 func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	event := r.Header.Get(gitlabEventHeader)
@@ -45,7 +56,13 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 		writeError(w, proto.Errorf(proto.Invalid, "the delivery has no %s header", gitlabEventHeader))
 		return
 	}
-	if event != "Push Hook" && event != "Tag Push Hook" { // merge requests, issues, pipelines...
+	var read func(gitlabHook) (change, string, error)
+	switch event {
+	case "Push Hook", "Tag Push Hook", "Push Event": // "Push Event": the test button of older GitLab versions
+		read = gitlabChange
+	case "Merge Request Hook":
+		read = gitlabMergeRequestChange
+	default: // issues, pipelines, comments...
 		writeJSON(w, http.StatusAccepted, answer{Ignored: fmt.Sprintf("%s events start no runs", event)})
 		return
 	}
@@ -54,7 +71,7 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var p gitlabPush
+	var p gitlabHook
 	if err := json.Unmarshal(body, &p); err != nil {
 		writeError(w, proto.Errorf(proto.Invalid, "the %s body is not the JSON of a GitLab hook: %w", event, err))
 		return
@@ -84,23 +101,37 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	c, ignored := gitlabChange(p)
-	if ignored != "" {
+	c, ignored, err := read(p)
+	switch {
+	case err != nil:
+		writeError(w, err)
+		return
+	case ignored != "":
 		writeJSON(w, http.StatusAccepted, answer{Ignored: ignored})
 		return
 	}
-	// GitLab names a delivery only in recent versions; without the header redeliveries are not caught.
-	id := r.Header.Get(gitlabDeliveryHeader)
-	h.start(ctx, w, delivery{source: "gitlab", id: id, event: event, repo: repo, tasks: tasks}, c)
+	h.start(ctx, w, delivery{source: "gitlab", id: gitlabDeliveryID(r.Header), event: event, repo: repo, tasks: tasks}, c)
+}
+
+// gitlabDeliveryID returns the ID that names a GitLab delivery across its attempts: its Idempotency-Key, which
+// a retry and a "Resend Request" repeat, else (before GitLab 17.4) its X-Gitlab-Event-UUID (GitLab 14.8 and
+// later), else "". Either way the change the body describes is marked too, so a resend under a new UUID
+// starts nothing new.
+func gitlabDeliveryID(header http.Header) string {
+	if id := header.Get(gitlabIdempotencyHeader); id != "" {
+		return id
+	}
+	return header.Get(gitlabDeliveryHeader)
 }
 
 // gitlabChange reads a push or tag push hook: the change it asks for, or why it asks for none. A tag's
 // checkout_sha is the commit it tags, where "after" may be an annotated tag's own object.
-func gitlabChange(p gitlabPush) (change, string) {
+func gitlabChange(p gitlabHook) (change, string, error) {
 	c, ignored := pushChange(p.Ref, p.After)
 	if ignored != "" {
-		return change{}, ignored
+		return change{}, ignored, nil
 	}
+	c.before = p.Before
 	if c.trigger == proto.Trigger_TAG && p.CheckoutSHA != "" {
 		c.commit = p.CheckoutSHA
 	}
@@ -116,5 +147,5 @@ func gitlabChange(p gitlabPush) (change, string) {
 		files = append(files, commit.Removed...)
 	}
 	c.setFiles(len(p.Commits), p.TotalCommitsCount, files)
-	return c, ""
+	return c, "", nil
 }

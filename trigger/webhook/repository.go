@@ -55,6 +55,14 @@ func newRepository(urls ...string) repository {
 	return r
 }
 
+// key is the repository's name in the store's marks: the first URL the delivery gives, normalized.
+func (r repository) key() string {
+	if len(r.urls) == 0 {
+		return ""
+	}
+	return r.urls[0]
+}
+
 // tasksFor returns the tasks whose source is repo.
 func (h *Handler) tasksFor(ctx context.Context, repo repository) ([]*proto.Task, error) {
 	all, err := h.st.ListTasks(ctx)

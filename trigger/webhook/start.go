@@ -19,17 +19,18 @@ const startTimeout = 30 * time.Second
 // delivery is one authenticated delivery: who sent it, under which ID, and the tasks it proved itself to.
 type delivery struct {
 	source string        // "github" or "gitlab": the namespace of its ID
-	id     string        // the sender's delivery ID; "" when it gives none, and then redeliveries are not caught
+	id     string        // the sender's delivery ID; "" when it gives none, and then only its change tells a redelivery
 	event  string        // the event's name, for the log
 	repo   repository    // the repository it is about
 	tasks  []*proto.Task // the tasks whose secret it proved
 }
 
 // start starts a run of c for each of d's tasks that builds it, and answers. Each task acts on a delivery ID
-// once: the store marks (delivery, task) before the run is queued, a redelivery finds the mark and starts
-// nothing, and a run that could not be queued has its mark removed again so that a redelivery starts it.
-// After a failure that is not the task's own (the store or JetStream down) the remaining tasks are left
-// unmarked for a redelivery, and the answer is that failure's status, 503 mostly, with the runs that did start.
+// once and on a change once (dedupe.go): the store marks them before the run is queued, a redelivery or a
+// replay finds a mark and starts nothing, and a run that could not be queued has its marks removed again so
+// that a redelivery starts it. After a failure that is not the task's own (the store or JetStream down) the
+// remaining tasks are left unmarked for a redelivery, and the answer is that failure's status, 503 mostly,
+// with the runs that did start.
 func (h *Handler) start(ctx context.Context, w http.ResponseWriter, d delivery, c change) {
 	// A sender that hangs up (GitHub waits ten seconds) must not leave the delivery half acted on: the work
 	// goes on without the request, for a bounded time.
@@ -37,7 +38,7 @@ func (h *Handler) start(ctx context.Context, w http.ResponseWriter, d delivery, 
 	defer cancel()
 	var a answer
 	var failed error
-	seen := 0 // tasks that had already acted on this delivery
+	var dups []string // why each task that had already acted on this delivery or change starts nothing
 	matched := 0
 	now := time.Now()
 	for _, task := range d.tasks {
@@ -46,19 +47,19 @@ func (h *Handler) start(ctx context.Context, w http.ResponseWriter, d delivery, 
 			continue
 		}
 		matched++
-		first, err := h.mark(ctx, d, task)
+		dup, err := h.mark(ctx, d, c, task)
 		if err != nil {
 			failed = err
 			break
 		}
-		if !first {
-			seen++
-			a.skip(task.GetName(), fmt.Sprintf("delivery %s already handled", d.id))
+		if dup != "" {
+			dups = append(dups, dup)
+			a.skip(task.GetName(), dup)
 			continue
 		}
 		id, err := h.startRun(ctx, d, task, c, now)
 		if err != nil {
-			h.unmark(ctx, d, task)
+			h.unmark(ctx, d, c, task)
 			if proto.ErrorCode(err) == proto.Invalid { // the task's own fault, a tag that does not render
 				h.log.WarnContext(ctx, "a webhook delivery could not start a task's run", "task", task.GetName(),
 					"delivery", d.id, "err", err)
@@ -77,9 +78,9 @@ func (h *Handler) start(ctx context.Context, w http.ResponseWriter, d delivery, 
 		status = a.fail(failed)
 		h.log.ErrorContext(ctx, "a webhook delivery failed", "source", d.source, "event", d.event, "delivery", d.id,
 			"repository", d.repo.name, "runs", a.Runs, "err", failed)
-	case len(a.Runs) == 0 && matched > 0 && seen == matched:
+	case len(a.Runs) == 0 && matched > 0 && len(dups) == matched:
 		status = http.StatusOK
-		a = answer{Ignored: fmt.Sprintf("delivery %s already handled", d.id)}
+		a = answer{Ignored: dups[0]}
 	case len(a.Runs) == 0:
 		a.Ignored = fmt.Sprintf("no task builds %s of %s", c.ref, d.repo.name)
 	}
@@ -88,36 +89,6 @@ func (h *Handler) start(ctx context.Context, w http.ResponseWriter, d delivery, 
 			"repository", d.repo.name, "ref", c.ref, "commit", c.commit, "runs", a.Runs, "skipped", a.Skipped)
 	}
 	writeJSON(w, status, a)
-}
-
-// mark records that task acts on d, and reports whether it is the first to. A delivery without an ID is
-// always first.
-func (h *Handler) mark(ctx context.Context, d delivery, task *proto.Task) (bool, error) {
-	if d.id == "" {
-		return true, nil
-	}
-	first, err := h.st.MarkDelivery(ctx, d.source, markID(d, task))
-	if err != nil {
-		return false, fmt.Errorf("marking delivery %s: %w", d.id, err)
-	}
-	return first, nil
-}
-
-// unmark forgets that task acted on d, even when the time to queue runs is up: a mark left behind would make
-// a redelivery start nothing. A failure is logged; the delivery's answer already says it failed.
-func (h *Handler) unmark(ctx context.Context, d delivery, task *proto.Task) {
-	if d.id == "" {
-		return
-	}
-	if err := h.st.UnmarkDelivery(context.WithoutCancel(ctx), d.source, markID(d, task)); err != nil {
-		h.log.ErrorContext(ctx, "a failed delivery stays marked: its redelivery will start nothing for the task",
-			"delivery", d.id, "task", task.GetName(), "err", err)
-	}
-}
-
-// markID is the ID under which the store marks that task acted on d. Task names hold no '/'.
-func markID(d delivery, task *proto.Task) string {
-	return d.id + "/" + task.GetName()
 }
 
 // startRun queues task's run of c and returns its ID. For a task that builds only the latest push, the run is
