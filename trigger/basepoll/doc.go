@@ -21,6 +21,9 @@
 // before then for any process. go-containerregistry's own retries are turned off, so that one poll is one
 // request; its ping and token for each repository are reused for an hour.
 //
+// Digest asks the same way for one tag, recording nothing: the registry webhook looks up with it the tags of
+// notifications that give no digest (Docker Hub's).
+//
 // Run passes over the tags whenever one is due and at least every Tick. PollOnce is one such pass, for a
 // test or a benchmark that counts requests per cycle.
 //

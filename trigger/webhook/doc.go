@@ -35,15 +35,22 @@
 //
 // RegistryHandler serves a third endpoint, POST /v1/webhooks/registry, for base image update triggers. It takes
 // the notification envelopes of a Docker distribution registry (the events v1 media type from registry 2.x, v2
-// from 3.x, or application/json), authenticated by "Authorization: Bearer <token>" with the one token it is
-// configured with, and publishes a proto.ImagePushed on proto.SubjectImagePushed for each push of a manifest by
-// tag whose reference, <registry host>/<repository>:<tag> normalized by basedeps.Normalize, some task builds on
-// (its TrackedRefs says which). The host is the event's request.host, or the URL's registry query parameter
-// when given. Pulls, deletes, blobs and pushes by digest are ignored. The event's ID is the message ID, so that
-// JetStream keeps one copy of an envelope distribution sends again. The answer is 202 once every event is on
-// JetStream, and 503 when one could not be published: distribution sends an envelope again until it gets a
-// 2xx, holding back the events after it, so an event that names no image is skipped (and said so in the
-// answer) rather than refused.
+// from 3.x, or application/json), and the webhooks of ACR (a bare distribution event), Harbor (its Default
+// format) and Docker Hub, each read by a file of its own (registryacr.go, registryharbor.go,
+// registrydockerhub.go) into the same notices, told apart by the Content-Type or else the body's shape; a body
+// of no known shape is refused with 400. It is authenticated by "Authorization: Bearer <token>" (or the token
+// query parameter, for Docker Hub, which sets no header) with the one token it is configured with, and
+// publishes a proto.ImagePushed on proto.SubjectImagePushed for each push of a manifest by tag whose
+// reference, <registry host>/<repository>:<tag> normalized by basedeps.Normalize, some task builds on (its
+// TrackedRefs says which). The host is the one the body names (distribution's and ACR's request.host, the host
+// of Harbor's resource_url, docker.io for Docker Hub), or the URL's registry query parameter when given.
+// Docker Hub gives no digest: its TagLookup (the base poller) finds it, and a lookup that fails answers 503 with
+// a Retry-After. Pulls, deletes, blobs and pushes by digest are ignored. The event's ID (or, for Harbor and
+// Docker Hub, which have none, one made of the push) is the message ID, so that JetStream keeps one copy of a
+// body sent again. The answer is 202 once every event is on JetStream, and 503 when one could not be
+// published: distribution sends an envelope again until it gets a 2xx, holding back the events after it, so
+// an event that names no image is skipped (and said so in the answer) rather than refused; the other senders'
+// bodies hold one push, and one that names no image is refused with 400.
 //
 // Of Kiln's packages it imports only proto, trigger/tags and trigger/basedeps: the store and the queue
 // (trigger/queue) come in through its own Store, Enqueuer and Publisher, and workers hear of runs only through

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,16 +50,21 @@ type Publisher interface {
 // RegistryConfig is how a RegistryHandler behaves.
 type RegistryConfig struct {
 	// Token is the secret registries send as "Authorization: Bearer <Token>" (a header set in the
-	// registry's notification endpoint). When it is empty every notification is refused.
+	// registry's notification endpoint), or, for senders that can set no header (Docker Hub), as the URL's
+	// token query parameter. When it is empty every notification is refused.
 	Token string
 	// MaxBody bounds an envelope's body in bytes; 0 means 1 MB.
 	MaxBody int64
 	// Now returns the time an event is observed at; nil means time.Now.
 	Now func() time.Time
+	// Lookup finds the digest of a tag pushed when the notification gives none (Docker Hub's); nil answers
+	// such a notification for a tracked tag with 503.
+	Lookup TagLookup
 }
 
-// RegistryHandler serves POST /v1/webhooks/registry: the notifications of a Docker distribution registry,
-// which it turns into ImagePushed events for the tags that tasks build on. It holds no request state: one
+// RegistryHandler serves POST /v1/webhooks/registry: the notifications of a Docker distribution registry, and
+// the webhooks of ACR, Harbor and Docker Hub, which it turns into ImagePushed events for the tags that tasks
+// build on. It holds no request state: one
 // RegistryHandler serves any number of notifications at once.
 type RegistryHandler struct {
 	cfg     RegistryConfig
@@ -115,13 +120,15 @@ func (a *registryAnswer) skip(key, why string) {
 	a.Skipped[key] = why
 }
 
-// serveRegistry handles POST /v1/webhooks/registry. distribution sends an envelope again and again until it
-// gets a 2xx (or 3xx), holding back the events after it: only what is wrong with the whole envelope (its
-// token, type, size or JSON) or a JetStream that is down is refused, and an event that cannot be read is
-// skipped and said so in a 202.
+// serveRegistry handles POST /v1/webhooks/registry, whatever the format of the notification (see
+// readNotification). distribution sends an envelope again and again until it gets a 2xx (or 3xx), holding
+// back the events after it: only what is wrong with the whole envelope (its token, type, size or JSON), a
+// JetStream that is down or a tag that cannot be looked up is refused, and an event that cannot be read is
+// skipped and said so in a 202. The other senders send one push per body: one whose pushes all cannot be read
+// is refused with 400, since it would read no better sent again.
 func (h *RegistryHandler) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := bearerOK(r.Header.Get("Authorization"), h.cfg.Token); err != nil {
+	if err := bearerOK(registryToken(r.Header.Get("Authorization"), r.URL.Query().Get("token")), h.cfg.Token); err != nil {
 		h.log.WarnContext(ctx, "a registry notification was refused", "remote", r.RemoteAddr, "err", err)
 		writeError(w, err)
 		return
@@ -141,31 +148,51 @@ func (h *RegistryHandler) serveRegistry(w http.ResponseWriter, r *http.Request) 
 		writeError(w, err)
 		return
 	}
-	var env struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		writeError(w, proto.Errorf(proto.Invalid, `the body is not a notification envelope {"events": [...]}: %w`, err))
+	n, err := readNotification(r.Header.Get("Content-Type"), body, registry)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 
 	var a registryAnswer
 	var pushes []imagePush
-	for i, raw := range env.Events {
-		p, ignored, err := readEvent(raw, registry)
+	for _, ev := range n.events {
 		switch {
-		case err != nil:
-			a.skip(eventKey(p.id, i), err.Error())
-		case ignored != "":
+		case ev.err != nil:
+			a.skip(ev.key, ev.err.Error())
+		case ev.ignored != "":
 			a.Ignored++
-			h.log.DebugContext(ctx, "a registry event was ignored", "event", eventKey(p.id, i), "why", ignored)
-		case !h.tracked.Tracks(p.ref):
+			h.log.DebugContext(ctx, "a registry event was ignored", "format", n.format, "event", ev.key, "why", ev.ignored)
+		case !h.tracked.Tracks(ev.push.ref):
 			a.Ignored++
-			h.log.DebugContext(ctx, "a registry event was ignored", "event", eventKey(p.id, i), "reference", p.ref,
-				"why", "no task builds on it")
+			h.log.DebugContext(ctx, "a registry event was ignored", "format", n.format, "event", ev.key,
+				"reference", ev.push.ref, "why", "no task builds on it")
 		default:
-			pushes = append(pushes, p)
+			pushes = append(pushes, ev.push)
 		}
+	}
+	if !n.resends && len(a.Skipped) > 0 && len(pushes) == 0 && a.Ignored == 0 {
+		// Sent again, the body would read no better: say so to the sender, whose delivery log shows a failure.
+		status := a.fail(proto.Errorf(proto.Invalid, "the %s notification names no image Kiln can read: %s",
+			n.format, skippedText(a.Skipped)))
+		h.log.WarnContext(ctx, "a registry notification names no image", "format", n.format, "skipped", a.Skipped)
+		writeJSON(w, status, a)
+		return
+	}
+	for i, p := range pushes {
+		if p.digest != "" {
+			continue
+		}
+		d, err := h.lookup(ctx, p.ref)
+		if err != nil {
+			err = proto.Errorf(proto.Unavailable, "looking up %s, whose %s notification gives no digest: %w", p.ref, n.format, err)
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(err)))
+			status := a.fail(err)
+			h.log.WarnContext(ctx, "a registry notification's tag could not be looked up", "format", n.format, "err", err)
+			writeJSON(w, status, a)
+			return
+		}
+		pushes[i].digest = d
 	}
 
 	now := h.cfg.Now()
@@ -187,7 +214,7 @@ func (h *RegistryHandler) serveRegistry(w http.ResponseWriter, r *http.Request) 
 	if len(a.Skipped) > 0 {
 		h.log.WarnContext(ctx, "a registry notification had events that name no image", "skipped", a.Skipped)
 	}
-	h.log.InfoContext(ctx, "registry notification", "events", len(env.Events), "accepted", refs,
+	h.log.InfoContext(ctx, "registry notification", "format", n.format, "events", len(n.events), "accepted", refs,
 		"duplicates", a.Duplicates, "ignored", a.Ignored, "skipped", len(a.Skipped))
 	writeJSON(w, http.StatusAccepted, a)
 }
@@ -240,7 +267,8 @@ func bearerOK(header, token string) error {
 	}
 	if header == "" {
 		return proto.Errorf(proto.Unauthorized,
-			"the notification has no Authorization header: set Authorization: Bearer <token> in the registry's endpoint headers")
+			"the notification has no Authorization header: set Authorization: Bearer <token> in the registry's endpoint headers, "+
+				"or, for a sender that sets no header, ?token=<token> in the webhook's URL")
 	}
 	scheme, got, _ := strings.Cut(header, " ")
 	if !strings.EqualFold(scheme, "Bearer") {

@@ -137,7 +137,7 @@ func TestRegistryNotification(t *testing.T) {
 			wantAccepted: 1, want: []image{{Ref: golangRef, Digest: golangDigest}},
 		},
 		{
-			name: "empty envelope", body: []byte(`{}`), contentType: eventsV2, tracked: []string{golangRef},
+			name: "empty envelope", body: []byte(`{"events": []}`), contentType: eventsV2, tracked: []string{golangRef},
 		},
 	}
 	for _, tt := range tests {

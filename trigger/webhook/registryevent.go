@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/trigger/basedeps"
 )
 
@@ -33,20 +34,44 @@ type registryEvent struct {
 
 // imagePush is an event that counts: a tag pushed to point to a manifest.
 type imagePush struct {
-	id     string // the event's ID; "" when it has none
+	id     string // the event's ID, or one made of what identifies the push; "" when there is neither
 	ref    string // the tag's reference, normalized by basedeps.Normalize
-	digest string // the manifest's digest
+	digest string // the manifest's digest; "" when the sender gives none and the tag must be looked up
 }
 
-// readEvent reads one event of an envelope: the tag push it tells of, or why it tells of none. ignored says
-// why an event that is no tag push of a manifest counts for nothing (a pull, a delete, a blob, a push by
-// digest); an error says why a tag push names no image. registry, when set, is the host images are named by,
-// in place of the event's request.host. p.id is the event's ID whenever the event decodes.
+// readEnvelope reads events, the events array of distribution's envelope {"events": [...]}.
+func readEnvelope(events json.RawMessage, registry string) (notification, error) {
+	if len(events) == 0 || string(events) == "null" {
+		return notification{}, proto.Errorf(proto.Invalid, "the body has the media type of distribution's envelope "+
+			`{"events": [...]} but no `+"`events`"+` array`)
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(events, &list); err != nil {
+		return notification{}, proto.Errorf(proto.Invalid, `the body is not a notification envelope {"events": [...]}: %w`, err)
+	}
+	n := notification{format: formatDistribution, resends: true}
+	for i, raw := range list {
+		p, ignored, err := readEvent(raw, registry)
+		n.events = append(n.events, notice{key: eventKey(p.id, i), push: p, ignored: ignored, err: err})
+	}
+	return n, nil
+}
+
+// readEvent reads one event of an envelope: the tag push it tells of, or why it tells of none, as
+// registryEvent.read says. p.id is the event's ID whenever the event decodes.
 func readEvent(raw json.RawMessage, registry string) (p imagePush, ignored string, err error) {
 	var ev registryEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return imagePush{}, "", fmt.Errorf("not a notification event: %w", err)
 	}
+	return ev.read(registry)
+}
+
+// read returns the tag push ev tells of, or why it tells of none. ignored says why an event that is no tag
+// push of a manifest counts for nothing (a pull, a delete, a blob, a push by digest); an error says why a tag
+// push names no image. registry, when set, is the host images are named by, in place of the event's
+// request.host. p.id is the event's ID.
+func (ev registryEvent) read(registry string) (p imagePush, ignored string, err error) {
 	p.id = ev.ID
 	t := ev.Target
 	switch {
@@ -64,11 +89,18 @@ func readEvent(raw json.RawMessage, registry string) (p imagePush, ignored strin
 	if p.ref, err = tagReference(host, t.Repository, t.Tag); err != nil {
 		return p, "", err
 	}
-	if _, err := v1.NewHash(t.Digest); err != nil {
-		return p, "", fmt.Errorf("the push of %s has no valid digest: %w", p.ref, err)
+	if p.digest, err = pushedDigest(p.ref, t.Digest); err != nil {
+		return p, "", err
 	}
-	p.digest = t.Digest
 	return p, "", nil
+}
+
+// pushedDigest checks digest, the digest a sender says ref was pushed at.
+func pushedDigest(ref, digest string) (string, error) {
+	if _, err := v1.NewHash(digest); err != nil {
+		return "", fmt.Errorf("the push of %s has no valid digest: %w", ref, err)
+	}
+	return digest, nil
 }
 
 // isManifest reports whether mediaType is that of a manifest a tag can point to: an OCI or Docker image

@@ -56,6 +56,7 @@ type Main struct {
 	apiLn      net.Listener
 	apiAddr    string
 	index      *baseimage.Index
+	poller     *basepoll.Poller // the base image poller, which also looks up the tags Docker Hub notifies of
 	timers     *timer.Scheduler
 	natsURL    string
 	bkAddr     string
@@ -357,7 +358,7 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token, regToken
 	// Webhooks authenticate by their signatures, not the API's bearer token.
 	mux := http.NewServeMux()
 	mux.Handle("/v1/webhooks/", hooks)
-	mux.Handle("/v1/webhooks/registry", webhook.NewRegistryHandler(webhook.RegistryConfig{Token: regToken}, m.index, js,
+	mux.Handle("/v1/webhooks/registry", webhook.NewRegistryHandler(webhook.RegistryConfig{Token: regToken, Lookup: m.poller}, m.index, js,
 		m.log.With("part", "registry-webhook")))
 	mux.Handle("/", srv.Handler())
 	m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -386,7 +387,7 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 		ReadBases: basedeps.ForTask,
 		Logger:    m.log.With("part", "base-images"),
 	}
-	p := &basepoll.Poller{
+	m.poller = &basepoll.Poller{
 		Store:     st,
 		Publisher: js,
 		Tags:      m.index,
@@ -398,7 +399,7 @@ func (m *Main) startBaseImages(bg context.Context, js jetstream.JetStream, st *s
 	for name, run := range map[string]func(context.Context) error{
 		"base image index":   func(ctx context.Context) error { return m.index.Run(ctx, st) },
 		"base image watcher": w.Run,
-		"base image poller":  p.Run,
+		"base image poller":  m.poller.Run,
 	} {
 		m.wg.Add(1)
 		go func() {
