@@ -67,24 +67,35 @@ func (h *Handler) readDelivery(ctx context.Context, r *http.Request, sink io.Wri
 		}
 		return buf, release, nil
 	}
-	if err := reserve(min(readChunk, limit+1)); err != nil {
+	if err := reserve(min(readChunk, limit)); err != nil {
 		return nil, release, err
 	}
 	buf := make([]byte, 0, reserved)
 	for {
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return nil, release, proto.Errorf(proto.TooLarge, "the delivery's body is over the limit of %d bytes", limit)
+			if int64(len(buf)) >= limit { // full: only the end of the body may follow
+				var probe [1]byte
+				n, err := r.Body.Read(probe[:])
+				switch {
+				case n > 0:
+					return nil, release, proto.Errorf(proto.TooLarge, "the delivery's body is over the limit of %d bytes", limit)
+				case errors.Is(err, io.EOF):
+					return buf, release, nil
+				case err != nil:
+					return nil, release, bodyError(err, h.cfg.BodyTimeout)
+				}
+				continue
 			}
-			old := reserved
-			if err := reserve(min(2*int64(cap(buf)), limit+1)); err != nil {
+			// The old array is garbage once copied: it is given back first, so that a body may grow to the
+			// whole budget.
+			h.cfg.Budget.release(reserved)
+			reserved = 0
+			if err := reserve(min(2*int64(cap(buf)), limit)); err != nil {
 				return nil, release, err
 			}
-			next := make([]byte, len(buf), reserved-old)
+			next := make([]byte, len(buf), reserved)
 			copy(next, buf)
 			buf = next
-			h.cfg.Budget.release(old) // the old array is garbage now
-			reserved -= old
 		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
@@ -93,9 +104,6 @@ func (h *Handler) readDelivery(ctx context.Context, r *http.Request, sink io.Wri
 		}
 		switch {
 		case errors.Is(err, io.EOF):
-			if int64(len(buf)) > limit {
-				return nil, release, proto.Errorf(proto.TooLarge, "the delivery's body is over the limit of %d bytes", limit)
-			}
 			return buf, release, nil
 		case err != nil:
 			return nil, release, bodyError(err, h.cfg.BodyTimeout)
