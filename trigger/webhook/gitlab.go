@@ -77,9 +77,9 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bodyRead(w)
-	var p gitlabPush
-	if err := json.Unmarshal(body, &p); err != nil {
-		writeError(w, proto.Errorf(proto.Invalid, "the %s body is not the JSON of a GitLab hook: %w", event, err))
+	p, err := decodeGitLab(event, body)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	repo := newRepository(p.Project.GitHTTPURL, p.Project.WebURL, p.Project.GitSSHURL)
@@ -106,6 +106,15 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 	// GitLab names a delivery only in recent versions; without the header redeliveries are not caught.
 	id := r.Header.Get(gitlabDeliveryHeader)
 	h.start(ctx, w, delivery{source: "gitlab", id: id, event: event, repo: repo, tasks: tasks}, c)
+}
+
+// decodeGitLab decodes the body of a push or tag push hook.
+func decodeGitLab(event string, body []byte) (gitlabPush, error) {
+	var p gitlabPush
+	if err := json.Unmarshal(body, &p); err != nil {
+		return gitlabPush{}, proto.Errorf(proto.Invalid, "the %s body is not the JSON of a GitLab hook: %w", event, err)
+	}
+	return p, nil
 }
 
 // gitlabChange reads a push or tag push hook: the change it asks for, or why it asks for none. A tag's
