@@ -141,9 +141,9 @@ func floodBody(size int) []byte {
 	return append(b, `"}`...)
 }
 
-// floodBudget is what kiln serve may reach, at its peak, under TestWebhookFlood: its idle size (about 70 MB)
-// plus the 64 MiB budget, and as much again for the garbage collector to run behind. Without the budget the
-// flood took it past 1.9 GB.
+// floodBudget is what kiln serve may reach, at its peak, under TestWebhookFlood: its idle size (about 65 MB),
+// the 64 MiB budget, and room for the garbage collector to run behind (`make bench` saw peaks of 180 to 235
+// MB). Without the budget the flood took it past 1.9 GB.
 const floodBudget = 320 << 20
 
 // TestWebhookFlood: 40 deliveries of 24 MB at once, signed but not by a task's secret, about a repository no
