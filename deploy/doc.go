@@ -4,6 +4,7 @@
 // cluster, a registry of its own and remote BuildKit daemons. Kiln's other parts only ever see a NATS URL, a
 // registry address and a BuildKit address, so they cannot tell the embedded parts from the real ones.
 //
-// The packages under deploy import outside libraries only, never other Kiln packages; cmd/kiln wires them in.
+// The packages under deploy import outside libraries only, never other Kiln packages but httpfront, the limits
+// that every HTTP listener Kiln starts shares; cmd/kiln wires them in.
 // Later the deployment files for multi-machine installations live here too.
 package deploy

@@ -28,6 +28,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "builds this process runs at once; 0 runs no worker")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "`file` holding the API's bearer token (default: one made on the first start, kept in the data directory and written to the client config)")
 	fs.Int64Var(&cfg.MaxContextSize, "max-context-size", cfg.MaxContextSize, "largest build context accepted, in `bytes`, compressed or not")
+	fs.Int64Var(&cfg.WebhookBudget, "webhook-budget", cfg.WebhookBudget, "memory, in `bytes`, that git hosts' webhook bodies take at once while their signatures are checked; a delivery that finds no room is answered 503")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", cfg.AckWait, "how long a lost worker's run waits before another worker takes it")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "Kiln's `URL` as GitHub reaches it, for the webhooks tasks register and the links in commit statuses")
 	fs.StringVar(&cfg.GitHubAPIURL, "github-api-url", "", "GitHub's REST API `URL`; for GitHub Enterprise https://HOST/api/v3/")
@@ -47,6 +48,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.BasePollInterval < time.Second {
 		return usagef("--base-poll-interval %s: at least 1s", cfg.BasePollInterval)
+	}
+	if cfg.WebhookBudget < 1<<20 {
+		return usagef("--webhook-budget %d: at least 1048576 (1 MiB)", cfg.WebhookBudget)
 	}
 	if cfg.BaseSettle < 0 {
 		return usagef("--base-settle %s: cannot be negative", cfg.BaseSettle)

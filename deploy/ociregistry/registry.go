@@ -10,10 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // registers the "filesystem" driver
+
+	"github.com/kilnbuild/kiln/deploy/httpfront"
 )
 
 // defaultAddr is where the registry listens when Config.Addr is empty.
@@ -64,12 +65,11 @@ func Start(ctx context.Context, cfg Config) (*Registry, error) {
 		ln.Close()
 		return nil, fmt.Errorf("starting registry on %s: %w", r.addr, err)
 	}
-	r.srv = &http.Server{
-		Handler:           requireAuth(r.app, cfg.User, cfg.Password, loopback(ln.Addr())),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
+	// Every request's body keeps a pace, a blob upload's as well: one over a slow link goes on as long as
+	// it keeps up, and one trickled, or sent with a request refused unread, is cut.
+	r.srv = httpfront.Server(httpfront.Answered(httpfront.Pace(requireAuth(r.app, cfg.User, cfg.Password, loopback(ln.Addr())))))
+	r.srv.BaseContext = func(net.Listener) context.Context { return base }
+	r.srv.ErrorLog = log.New(io.Discard, "", 0)
 	go func() {
 		defer close(r.served)
 		r.serveErr = r.srv.Serve(ln)

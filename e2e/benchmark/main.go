@@ -14,7 +14,8 @@
 //   - a warm build of a 20 MB context under a key of its own against one shared key;
 //   - a RUN step's start on the isolated network against the host's.
 //
-// -only NAME measures one section and prints its markdown instead of writing -out: context-key or network.
+// -only NAME measures one section and prints its markdown instead of writing -out: context-key, network or
+// webhook (the ingest burst and the memory under a flood; not the one-at-a-time latency, which needs workers).
 package main
 
 import (
@@ -37,7 +38,7 @@ func main() {
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
 	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
 	netRounds := flag.Int("network-rounds", 50, "RUN steps on each network, isolated and host")
-	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key or network")
+	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key, network or webhook")
 	flag.Parse()
 	if err := run(*out, *only, *rounds, *runs, *baseRounds, *netRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
@@ -45,8 +46,8 @@ func main() {
 }
 
 func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
-	if only != "" && only != "context-key" && only != "network" {
-		return fmt.Errorf("-only %q: the sections that run alone are context-key and network", only)
+	if only != "" && only != "context-key" && only != "network" && only != "webhook" {
+		return fmt.Errorf("-only %q: the sections that run alone are context-key, network and webhook", only)
 	}
 	root, err := os.Getwd()
 	if err != nil {
@@ -78,6 +79,9 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	}
 	if only == "context-key" {
 		return runOnly(ctx, only, bkAddr, tmp, rounds)
+	}
+	if only == "webhook" {
+		return (&bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}).webhookOnly(ctx)
 	}
 
 	b := &bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}
@@ -149,9 +153,8 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	if err != nil {
 		return err
 	}
-	r.webhook.concurrent = 16
-	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingest.api, pushes, r.webhook.concurrent); err != nil {
-		return fmt.Errorf("webhook ingest: %w", err)
+	if err := measureIngest(&r.webhook, &r.flood, ingest, pushes); err != nil {
+		return err
 	}
 
 	if r.base, err = b.benchBaseImages(ctx, baseRounds); err != nil {
@@ -167,6 +170,51 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 		return fmt.Errorf("context key: %w", err)
 	}
 	return r.write(out)
+}
+
+// measureIngest measures, on the kiln serve with no workers, the ingest burst of signed deliveries and then
+// its memory under a flood of large unproven ones.
+func measureIngest(w *webhookResults, f *floodResults, ingest *served, pushes []signedPush) error {
+	var err error
+	w.concurrent, w.sent = 16, len(pushes)
+	log.Printf("webhooks: %d deliveries, %d at a time", w.sent, w.concurrent)
+	if w.ingested, w.ingestTime, err = webhookIngest(ingest.api, pushes, w.concurrent); err != nil {
+		return fmt.Errorf("webhook ingest: %w", err)
+	}
+	log.Printf("webhooks: a flood of 40 deliveries of 24 MB at once")
+	if *f, err = webhookFlood(ingest.api, ingest.cmd.Process.Pid, 40, 24<<20); err != nil {
+		return fmt.Errorf("webhook flood: %w", err)
+	}
+	return nil
+}
+
+// webhookOnly measures the webhook ingest burst and the flood alone, and prints their markdown.
+func (b *bench) webhookOnly(ctx context.Context) error {
+	url, commit, stopGit, err := gitRepo(b.tmp)
+	if err != nil {
+		return err
+	}
+	defer stopGit()
+	ingest, err := b.startServe(ctx, "kiln-ingest", "--workers", "0", "--registry-listen", "")
+	if err != nil {
+		return err
+	}
+	defer ingest.stop()
+	if err := b.createTask(ctx, ingest.api, ingest.token, url); err != nil {
+		return err
+	}
+	pushes, err := pushDeliveries(b.root, url, commit, 2000)
+	if err != nil {
+		return err
+	}
+	var w webhookResults
+	var f floodResults
+	if err := measureIngest(&w, &f, ingest, pushes); err != nil {
+		return err
+	}
+	fmt.Print(w.ingestMarkdown())
+	fmt.Print(f.markdown())
+	return nil
 }
 
 // runOnly measures the one section named only on the buildkitd at bkAddr, and prints its markdown.

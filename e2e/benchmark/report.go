@@ -18,6 +18,7 @@ type results struct {
 	samples           map[string][]time.Duration
 	rssIdle, rssAfter int64
 	webhook           webhookResults
+	flood             floodResults
 	base              baseResults
 	steps             stepResults
 	network           networkResults
@@ -82,10 +83,9 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "\n## Webhook received → run Running\n\nA signed GitHub push delivery (the real payload of the webhook "+
 		"tests) for a task, %d times, one at a time on an idle Kiln; from the moment the delivery is sent to the run "+
 		"record's startedAt (the clone comes after): p50 %s, p99 %s (target p99 ≤ 10 ms: %s).\n", len(w.toRunning), ms(wp50), ms(wp99), verdict(wp99 <= 10*time.Millisecond))
-	rate := float64(w.ingested) / w.ingestTime.Seconds()
-	fmt.Fprintf(&b, "\n## Webhook ingest\n\n%d deliveries, %d at a time, at a kiln serve with no workers: each answered 202 "+
-		"once its run was recorded and its event acknowledged by JetStream (file storage). %d answered 202 in %s: "+
-		"%.0f deliveries/s (target ≥ 1,000/s: %s).\n\n", 2000, w.concurrent, w.ingested, w.ingestTime.Round(time.Millisecond), rate, verdict(rate >= 1000))
+	fmt.Fprintf(&b, "\n")
+	b.WriteString(w.ingestMarkdown())
+	b.WriteString(r.flood.markdown())
 	b.WriteString(r.steps.markdown())
 	b.WriteString(r.network.markdown())
 	b.WriteString(r.base.markdown())

@@ -30,6 +30,7 @@ type webhookResults struct {
 	ingested   int             // deliveries answered 202 in the ingest burst
 	ingestTime time.Duration
 	concurrent int
+	sent       int // deliveries sent in the ingest burst
 }
 
 // gitRepo serves one bare repository with a Dockerfile over HTTP with git http-backend, and returns its URL
@@ -218,4 +219,12 @@ func webhookIngest(server string, pushes []signedPush, concurrency int) (int, ti
 	}
 	wg.Wait()
 	return int(ok.Load()), time.Since(start), firstErr
+}
+
+// ingestMarkdown is the webhook ingest section of BENCHMARKS.md.
+func (w webhookResults) ingestMarkdown() string {
+	rate := float64(w.ingested) / w.ingestTime.Seconds()
+	return fmt.Sprintf("## Webhook ingest\n\n%d deliveries, %d at a time, at a kiln serve with no workers: each answered 202 "+
+		"once its run was recorded and its event acknowledged by JetStream (file storage). %d answered 202 in %s: "+
+		"%.0f deliveries/s (target ≥ 1,000/s: %s).\n\n", w.sent, w.concurrent, w.ingested, w.ingestTime.Round(time.Millisecond), rate, met(rate >= 1000))
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -65,11 +66,35 @@ func (a *answer) fail(err error) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers with err alone.
+// retryAfter is the Retry-After of a 503: how many seconds a sender should wait before it tries again.
+const retryAfter = "5"
+
+// writeError answers with err alone. A 503 says when to try again.
 func writeError(w http.ResponseWriter, err error) {
 	var a answer
 	status := a.fail(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	writeJSON(w, status, a)
+}
+
+// refuse answers a delivery that proves nothing with err, a proto.Unauthorized, and logs it at Warn with
+// where it came from.
+func (h *Handler) refuse(ctx context.Context, w http.ResponseWriter, r *http.Request, source, event string, err error) {
+	h.log.WarnContext(ctx, "a webhook delivery was refused", "source", source, "event", event,
+		"delivery", deliveryID(r), "remote", r.RemoteAddr, "err", err)
+	writeError(w, err)
+}
+
+// deliveryID is the sender's ID of the delivery r, for the log: GitHub's, Gitea's or GitLab's.
+func deliveryID(r *http.Request) string {
+	for _, name := range []string{"X-GitHub-Delivery", "X-Gitea-Delivery", gitlabDeliveryHeader} {
+		if id := r.Header.Get(name); id != "" {
+			return id
+		}
+	}
+	return ""
 }
 
 // writeJSON answers with status and v as JSON.

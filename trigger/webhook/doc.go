@@ -5,10 +5,18 @@
 // Handler serves two endpoints:
 //
 //   - POST /v1/webhooks/github takes GitHub's deliveries, and Gitea's and Forgejo's, which carry GitHub's
-//     headers around bodies of their own shape. A delivery must be signed (X-Hub-Signature-256, an HMAC-SHA256
-//     of the raw body) with the webhook secret of a task that builds its repository.
-//   - POST /v1/webhooks/gitlab takes GitLab's push, tag push and merge request hooks, authenticated by
-//     X-Gitlab-Token, which must equal the webhook secret of a task that builds the project.
+//     headers around bodies of their own shape. A delivery must be signed with the webhook secret of a task
+//     that builds its repository: X-Hub-Signature-256, an HMAC-SHA256 of the raw body (GitHub) or of the JSON
+//     payload (Gitea and Forgejo, which sign the payload also when they send it as a form), or X-Gitea-Signature,
+//     X-Gogs-Signature or X-Forgejo-Signature, the payload's HMAC-SHA256 in bare hex.
+//   - POST /v1/webhooks/gitlab takes GitLab's push, tag push and merge request hooks, authenticated by X-Gitlab-Token, which
+//     must equal the webhook secret of a task that builds the project.
+//
+// Nothing of a body is believed before it is proven. GitLab's token is checked against every task's secret
+// before the body is read; a GitHub, Gitea or Forgejo body is hashed under every task's secret as it streams
+// in, and parsed, once, only when a signature matches. A delivery that proves nothing gets the same 401
+// whatever repository it names. Bodies are read within a deadline (Config.BodyTimeout) into memory reserved
+// from a Budget that all deliveries share: one that finds no room in time is answered 503.
 //
 // Both are mounted outside the API's bearer-token check: the signature or token is the authentication. A
 // delivery counts for the tasks whose secret it proves and for no other, and a task with no webhook secret is

@@ -10,8 +10,7 @@ import (
 	"github.com/kilnbuild/kiln/proto"
 )
 
-// githubEnvelope is the part of a GitHub or Gitea payload read before the signature is checked: the
-// repository, whose tasks hold the secrets to check it with. Every event about a repository has it.
+// githubEnvelope is the part of a GitHub, Gitea or Forgejo payload every event about a repository has.
 type githubEnvelope struct {
 	Repository struct {
 		CloneURL string `json:"clone_url"`
@@ -19,71 +18,142 @@ type githubEnvelope struct {
 		SSHURL   string `json:"ssh_url"`
 		GitURL   string `json:"git_url"`
 	} `json:"repository"`
-	// TotalCommits is how many commits a Gitea or Forgejo push had, when it lists fewer; GitHub does not say.
+}
+
+// githubPushPayload is a push as GitHub, Gitea and Forgejo send it. TotalCommits is how many commits a
+// Gitea or Forgejo push had, when it lists fewer; GitHub does not say.
+type githubPushPayload struct {
+	github.PushEvent
 	TotalCommits int `json:"total_commits"`
 }
 
-// serveGitHub handles POST /v1/webhooks/github: a delivery from GitHub, Gitea or Forgejo.
+// githubEvent is a delivery's payload, decoded once: the repository it is about and, for the events that
+// start runs, the event.
+type githubEvent struct {
+	repo repository
+	push *githubPushPayload       // a push event
+	pr   *github.PullRequestEvent // a pull_request event
+}
+
+// decodeGitHub decodes the payload of a delivery of event. Only push and pull_request events are decoded
+// whole; of any other, only the repository is read.
+func decodeGitHub(event string, payload []byte) (githubEvent, error) {
+	var e githubEvent
+	var env githubEnvelope
+	var err error
+	switch event {
+	case "push":
+		e.push = new(githubPushPayload)
+		err = json.Unmarshal(payload, e.push)
+	case "pull_request":
+		e.pr = new(github.PullRequestEvent)
+		err = json.Unmarshal(payload, e.pr)
+	default:
+		err = json.Unmarshal(payload, &env)
+	}
+	if err != nil {
+		return githubEvent{}, proto.Errorf(proto.Invalid, "the %s payload is not the JSON of a webhook event: %w", event, err)
+	}
+	r := env.Repository
+	switch {
+	case e.push != nil && e.push.Repo != nil:
+		p := e.push.Repo
+		e.repo = newRepository(p.GetCloneURL(), p.GetHTMLURL(), p.GetSSHURL(), p.GetGitURL())
+	case e.pr != nil && e.pr.Repo != nil:
+		p := e.pr.Repo
+		e.repo = newRepository(p.GetCloneURL(), p.GetHTMLURL(), p.GetSSHURL(), p.GetGitURL())
+	default:
+		e.repo = newRepository(r.CloneURL, r.HTMLURL, r.SSHURL, r.GitURL)
+	}
+	return e, nil
+}
+
+// serveGitHub handles POST /v1/webhooks/github: a delivery from GitHub, Gitea or Forgejo. Nothing of the body
+// is believed before its signature is proven: the signatures come from the headers, the secrets from every
+// task, and the body is hashed under each secret as it streams in, within the memory budget. Only then is
+// it parsed, once, and the tasks that build its repository chosen among those whose secret signed it.
 func (h *Handler) serveGitHub(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx, cancel := work(r)
+	defer cancel()
 	event := github.WebHookType(r)
 	if event == "" {
 		writeError(w, proto.Errorf(proto.Invalid, "the delivery has no %s header", github.EventTypeHeader))
 		return
 	}
-	body, err := readBody(w, r, h.cfg.MaxBody)
+	mediaType, err := payloadMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	payload, mediaType, err := githubPayload(r.Header.Get("Content-Type"), body)
+	sigs, err := readSignatures(r.Header)
+	if err != nil {
+		h.refuse(ctx, w, r, "github", event, err)
+		return
+	}
+	all, err := h.st.ListTasks(ctx)
+	if err != nil {
+		h.log.ErrorContext(ctx, "a webhook delivery failed", "source", "github", "event", event, "err", err)
+		writeError(w, fmt.Errorf("listing tasks: %w", err))
+		return
+	}
+	secrets := secretsOf(all)
+	if len(secrets) == 0 {
+		h.refuse(ctx, w, r, "github", event, errBadSignature)
+		return
+	}
+	v := newVerifier(secrets, mediaType)
+	body, release, err := h.readDelivery(r.Context(), r, v)
+	defer release()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	var env githubEnvelope
-	if err := json.Unmarshal(payload, &env); err != nil {
-		writeError(w, proto.Errorf(proto.Invalid, "the %s payload is not the JSON of a webhook event: %w", event, err))
+	bodyRead(w)
+	proven := v.proven(sigs)
+	if len(proven) == 0 {
+		h.refuse(ctx, w, r, "github", event, errBadSignature)
 		return
 	}
-	repo := newRepository(env.Repository.CloneURL, env.Repository.HTMLURL, env.Repository.SSHURL, env.Repository.GitURL)
-	if len(repo.urls) == 0 {
-		if event == "ping" { // an organization's hook says hello: no repository, no task, nothing to prove
+	payload := body
+	if mediaType == mediaForm {
+		if payload, err = formValue(body); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	e, err := decodeGitHub(event, payload)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(e.repo.urls) == 0 {
+		if event == "ping" { // an organization's hook says hello: no repository, no task
 			writeJSON(w, http.StatusOK, answer{Message: "pong"})
 			return
 		}
 		writeJSON(w, http.StatusAccepted, answer{Ignored: fmt.Sprintf("the %s delivery names no repository", event)})
 		return
 	}
-	candidates, err := h.tasksFor(ctx, repo)
-	if err != nil {
-		h.log.ErrorContext(ctx, "a webhook delivery failed", "source", "github", "event", event, "err", err)
-		writeError(w, err)
-		return
-	}
+	candidates := tasksFor(all, e.repo)
 	if len(candidates) == 0 {
 		status := http.StatusAccepted
 		if event == "ping" { // the hook works; what it will deliver starts nothing yet
 			status = http.StatusOK
 		}
-		writeJSON(w, status, answer{Ignored: "no task builds " + repo.name})
+		writeJSON(w, status, answer{Ignored: "no task builds " + e.repo.name})
 		return
 	}
-	signature := r.Header.Get(github.SHA256SignatureHeader)
-	tasks, err := prove(repo, candidates, github.SHA256SignatureHeader, signature, func(secret string) bool {
-		return githubSignatureOK(mediaType, body, signature, secret)
-	})
-	if err != nil {
-		h.log.WarnContext(ctx, "a webhook delivery was refused", "source", "github", "event", event,
-			"delivery", github.DeliveryID(r), "repository", repo.name, "remote", r.RemoteAddr, "err", err)
-		writeError(w, err)
+	tasks := provenTasks(candidates, proven)
+	if len(tasks) == 0 {
+		h.refuse(ctx, w, r, "github", event, proto.Errorf(proto.Unauthorized,
+			"the delivery's signature is not that of the webhook secret of a task that builds %s", e.repo.name))
 		return
 	}
 	if event == "ping" {
-		writeJSON(w, http.StatusOK, answer{Message: "pong: Kiln accepts this hook's deliveries of " + repo.name})
+		writeJSON(w, http.StatusOK, answer{Message: "pong: Kiln accepts this hook's deliveries of " + e.repo.name})
 		return
 	}
-	c, ignored, err := githubChange(event, payload, env.TotalCommits)
+	c, ignored, err := githubChange(event, e)
 	switch {
 	case err != nil:
 		writeError(w, err)
@@ -92,24 +162,17 @@ func (h *Handler) serveGitHub(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, answer{Ignored: ignored})
 		return
 	}
-	h.start(ctx, w, delivery{source: "github", id: github.DeliveryID(r), event: event, repo: repo, tasks: tasks}, c)
+	h.start(ctx, w, delivery{source: "github", id: github.DeliveryID(r), event: event, repo: e.repo, tasks: tasks}, c)
 }
 
 // githubChange reads a GitHub, Gitea or Forgejo event: the change it asks for, or why it asks for none. Only
-// push and pull_request events start runs; no other is decoded.
-func githubChange(event string, payload []byte, totalCommits int) (c change, ignored string, err error) {
-	if event != "push" && event != "pull_request" {
-		return change{}, fmt.Sprintf("%s events start no runs", event), nil
-	}
-	ev, err := github.ParseWebHook(event, payload)
-	if err != nil {
-		return change{}, "", proto.Errorf(proto.Invalid, "decoding the %s event: %w", event, err)
-	}
-	switch e := ev.(type) {
-	case *github.PushEvent:
-		return githubPush(e, totalCommits)
-	case *github.PullRequestEvent:
-		return githubPullRequest(e)
+// push and pull_request events start runs.
+func githubChange(event string, e githubEvent) (c change, ignored string, err error) {
+	switch {
+	case e.push != nil:
+		return githubPush(&e.push.PushEvent, e.push.TotalCommits)
+	case e.pr != nil:
+		return githubPullRequest(e.pr)
 	}
 	return change{}, fmt.Sprintf("%s events start no runs", event), nil
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/kilnbuild/kiln/proto"
@@ -48,9 +49,13 @@ type gitlabHook struct {
 	ObjectAttributes gitlabMergeRequest `json:"object_attributes"`
 }
 
-// serveGitLab handles POST /v1/webhooks/gitlab: a GitLab push, tag push or merge request hook.
+// serveGitLab handles POST /v1/webhooks/gitlab: a GitLab push, tag push or merge request hook. The token is a header, so
+// it is checked against every task's secret before a byte of the body is read; the body is then read within
+// the memory budget, parsed once, and the tasks that build its project chosen among those the token is the
+// secret of.
 func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx, cancel := work(r)
+	defer cancel()
 	event := r.Header.Get(gitlabEventHeader)
 	if event == "" {
 		writeError(w, proto.Errorf(proto.Invalid, "the delivery has no %s header", gitlabEventHeader))
@@ -66,14 +71,32 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, answer{Ignored: fmt.Sprintf("%s events start no runs", event)})
 		return
 	}
-	body, err := readBody(w, r, h.cfg.MaxBody)
+	token := r.Header.Get(gitlabTokenHeader)
+	if token == "" {
+		h.refuse(ctx, w, r, "gitlab", event, errNoToken)
+		return
+	}
+	all, err := h.st.ListTasks(ctx)
+	if err != nil {
+		h.log.ErrorContext(ctx, "a webhook delivery failed", "source", "gitlab", "event", event, "err", err)
+		writeError(w, fmt.Errorf("listing tasks: %w", err))
+		return
+	}
+	proven := gitlabProven(secretsOf(all), token)
+	if len(proven) == 0 {
+		h.refuse(ctx, w, r, "gitlab", event, errBadToken)
+		return
+	}
+	body, release, err := h.readDelivery(r.Context(), r, io.Discard)
+	defer release()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	var p gitlabHook
-	if err := json.Unmarshal(body, &p); err != nil {
-		writeError(w, proto.Errorf(proto.Invalid, "the %s body is not the JSON of a GitLab hook: %w", event, err))
+	bodyRead(w)
+	p, err := decodeGitLab(event, body)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	repo := newRepository(p.Project.GitHTTPURL, p.Project.WebURL, p.Project.GitSSHURL)
@@ -81,24 +104,15 @@ func (h *Handler) serveGitLab(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, answer{Ignored: fmt.Sprintf("the %s names no project", event)})
 		return
 	}
-	candidates, err := h.tasksFor(ctx, repo)
-	if err != nil {
-		h.log.ErrorContext(ctx, "a webhook delivery failed", "source", "gitlab", "event", event, "err", err)
-		writeError(w, err)
-		return
-	}
+	candidates := tasksFor(all, repo)
 	if len(candidates) == 0 {
 		writeJSON(w, http.StatusAccepted, answer{Ignored: "no task builds " + repo.name})
 		return
 	}
-	token := r.Header.Get(gitlabTokenHeader)
-	tasks, err := prove(repo, candidates, gitlabTokenHeader, token, func(secret string) bool {
-		return gitlabTokenOK(token, secret)
-	})
-	if err != nil {
-		h.log.WarnContext(ctx, "a webhook delivery was refused", "source", "gitlab", "event", event,
-			"repository", repo.name, "remote", r.RemoteAddr, "err", err)
-		writeError(w, err)
+	tasks := provenTasks(candidates, proven)
+	if len(tasks) == 0 {
+		h.refuse(ctx, w, r, "gitlab", event, proto.Errorf(proto.Unauthorized,
+			"the delivery's %s is not the webhook secret of a task that builds %s", gitlabTokenHeader, repo.name))
 		return
 	}
 	c, ignored, err := read(p)
@@ -122,6 +136,15 @@ func gitlabDeliveryID(header http.Header) string {
 		return id
 	}
 	return header.Get(gitlabDeliveryHeader)
+}
+
+// decodeGitLab decodes the body of a push or tag push hook.
+func decodeGitLab(event string, body []byte) (gitlabHook, error) {
+	var p gitlabHook
+	if err := json.Unmarshal(body, &p); err != nil {
+		return gitlabHook{}, proto.Errorf(proto.Invalid, "the %s body is not the JSON of a GitLab hook: %w", event, err)
+	}
+	return p, nil
 }
 
 // gitlabChange reads a push or tag push hook: the change it asks for, or why it asks for none. A tag's

@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -63,17 +61,13 @@ func (r repository) key() string {
 	return r.urls[0]
 }
 
-// tasksFor returns the tasks whose source is repo.
-func (h *Handler) tasksFor(ctx context.Context, repo repository) ([]*proto.Task, error) {
-	all, err := h.st.ListTasks(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing tasks: %w", err)
-	}
+// tasksFor returns the tasks among all whose source is repo.
+func tasksFor(all []*proto.Task, repo repository) []*proto.Task {
 	var tasks []*proto.Task
 	for _, t := range all {
 		if u := t.GetSource().GetUrl(); u != "" && slices.Contains(repo.urls, normalizeURL(u)) {
 			tasks = append(tasks, t)
 		}
 	}
-	return tasks, nil
+	return tasks
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// reaches every service of the machine, Kiln's own included; the API refuses them without it, and so do
 	// this process's workers.
 	AllowHostNetwork bool
+	// WebhookBudget bounds, in bytes, the memory the bodies of the git hosts' webhook deliveries take at
+	// once, before and while their signatures are checked; 0 means webhook.DefaultBudget (64 MiB). A
+	// delivery that finds no room within two seconds is answered 503.
+	WebhookBudget int64
 	// ReadyTimeout bounds how long Run waits for buildkitd to answer before it reports ready anyway.
 	ReadyTimeout time.Duration
 	// Logger gets the service's log; nil discards it.
@@ -79,6 +83,7 @@ func DefaultConfig() Config {
 		RegistryListen:   "127.0.0.1:5000",
 		Workers:          2,
 		MaxContextSize:   1 << 30,
+		WebhookBudget:    64 << 20,
 		AckWait:          30 * time.Second,
 		PushBackoff:      time.Second,
 		ReadyTimeout:     60 * time.Second,

@@ -23,6 +23,7 @@ import (
 	"github.com/kilnbuild/kiln/builder"
 	"github.com/kilnbuild/kiln/cmd/kiln/clientconfig"
 	"github.com/kilnbuild/kiln/deploy/buildkitd"
+	"github.com/kilnbuild/kiln/deploy/httpfront"
 	"github.com/kilnbuild/kiln/deploy/natsd"
 	"github.com/kilnbuild/kiln/deploy/ociregistry"
 	"github.com/kilnbuild/kiln/scheduler"
@@ -353,15 +354,17 @@ func (m *Main) startAPI(st *store.Store, js jetstream.JetStream, token, regToken
 		Hooks:            github.NewHooks(gh),
 		AllowHostNetwork: m.cfg.AllowHostNetwork,
 	}, st, js, m.nc, m.log.With("part", "api"))
-	hooks := webhook.NewHandler(webhook.Config{DefaultRegistry: m.cfg.DefaultRegistry},
+	hooks := webhook.NewHandler(webhook.Config{DefaultRegistry: m.cfg.DefaultRegistry, Budget: webhook.NewBudget(m.cfg.WebhookBudget)},
 		st, queue.New(st, js, m.log.With("part", "webhook")), m.log.With("part", "webhook"))
-	// Webhooks authenticate by their signatures, not the API's bearer token.
+	// Webhooks authenticate by their signatures, not the API's bearer token. The git hosts' deliveries
+	// bound their own bodies (the memory budget, a fixed deadline); every other body keeps a pace, so that
+	// a large context upload over a slow link arrives and a trickled body does not hold a connection.
 	mux := http.NewServeMux()
 	mux.Handle("/v1/webhooks/", hooks)
-	mux.Handle("/v1/webhooks/registry", webhook.NewRegistryHandler(webhook.RegistryConfig{Token: regToken, Lookup: m.poller}, m.index, js,
-		m.log.With("part", "registry-webhook")))
-	mux.Handle("/", srv.Handler())
-	m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("/v1/webhooks/registry", httpfront.Pace(webhook.NewRegistryHandler(webhook.RegistryConfig{Token: regToken, Lookup: m.poller}, m.index, js,
+		m.log.With("part", "registry-webhook"))))
+	mux.Handle("/", httpfront.Pace(srv.Handler()))
+	m.httpServer = httpfront.Server(httpfront.Answered(mux))
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
