@@ -11,8 +11,8 @@ import (
 // it is set from outside, when the time limit passes or the caller cancels.
 type budget struct {
 	lim       Limits
-	allocated int          // bytes of the values the functions made so far
-	steps     int          // values walked since the flag was last read
+	allocated int                        // bytes of the values the functions made so far
+	steps     int                        // values walked since the flag was last read
 	stopped   atomic.Pointer[LimitError] // why the render must stop, once it must
 }
 
