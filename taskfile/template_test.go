@@ -1,6 +1,9 @@
 package taskfile
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCheckTemplateBombs: a template that would make far more than a task file is refused by its limit, at
 // its line, in a short message, by Check as by Load.
@@ -33,4 +36,15 @@ func TestCheckTemplateBombs(t *testing.T) {
 			wantError(t, err, tt.line, "", tt.msg)
 		})
 	}
+}
+
+// TestAliasBomb: an alias of a long value written many times would make the file gigabytes long before it is
+// rendered; it is refused at the limit of a task file.
+func TestAliasBomb(t *testing.T) {
+	src := "version: v1.1.0\nalias:\n  values:\n    a: \"{{ repeat 100000 \"x\" }}\"\nsteps:\n  - cmd: alpine echo " +
+		strings.Repeat("$a", 100000) + "\n"
+	_, err := Check([]byte(src), "acb.yaml", testData())
+	wantError(t, err, 0, "", "the aliases make the file longer than the 1 MiB limit of a task file")
+	_, err = Check([]byte("steps:\n  - cmd: alpine echo "+strings.Repeat("x", 1<<20)+"\n"), "acb.yaml", testData())
+	wantError(t, err, 0, "", "the file is over the 1 MiB limit of a task file")
 }
