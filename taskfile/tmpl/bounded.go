@@ -231,9 +231,10 @@ func (b *budget) regexReplace(fn string, literal, must bool) func(regex, s, repl
 const maxFormatWidth = 4096
 
 // printf is text/template's printf, with widths and precisions of at most maxFormatWidth and an output that,
-// verb by verb, fits the limit: a verb prints one argument, or with an explicit index ([n]) any argument again.
+// verb by verb, fits the limit: a verb prints one argument (at most 6 bytes a byte of it, as %+q does) padded to
+// its width, or with an explicit index ([n]) any argument again.
 func (b *budget) printf(format string, args ...any) (string, error) {
-	verbs, indexed := 0, false
+	verbs, widths, widest, indexed := int64(0), int64(0), int64(0), false
 	for i := 0; i < len(format); i++ {
 		if format[i] != '%' {
 			continue
@@ -241,27 +242,38 @@ func (b *budget) printf(format string, args ...any) (string, error) {
 		verbs++
 		j := i + 1
 		for ; j < len(format) && strings.IndexByte("+-# 0123456789.*[]", format[j]) >= 0; j++ {
+			n, text := int64(0), ""
 			switch c := format[j]; {
 			case c == '[':
 				indexed = true
 			case c == '*':
 				for _, a := range args {
-					if n, ok := a.(int); ok && (n > maxFormatWidth || n < -maxFormatWidth) {
-						return "", limitf("printf: a width or precision of %d is over the limit of %d", n, maxFormatWidth)
+					if w, ok := a.(int); ok {
+						n = max(n, int64(w), -int64(w))
 					}
 				}
+				text = fmt.Sprint(n)
 			case c >= '0' && c <= '9':
 				k := j
 				for k < len(format) && format[k] >= '0' && format[k] <= '9' {
 					k++
 				}
-				if k-j > 4 || atoi(format[j:k]) > maxFormatWidth {
-					if k == len(format) || format[k] != ']' {
-						return "", limitf("printf: a width or precision of %s is over the limit of %d", Short(format[j:k], 12), maxFormatWidth)
-					}
+				if k < len(format) && format[k] == ']' {
+					j = k - 1
+					continue // an argument index
+				}
+				if text = format[j:k]; k-j > 4 {
+					n = maxFormatWidth + 1
+				} else {
+					n = int64(atoi(text))
 				}
 				j = k - 1
 			}
+			if n > maxFormatWidth {
+				return "", limitf("printf: a width or precision of %s is over the limit of %d", Short(text, 16), maxFormatWidth)
+			}
+			widths += n
+			widest = max(widest, n)
 		}
 		i = j
 	}
@@ -271,9 +283,9 @@ func (b *budget) printf(format string, args ...any) (string, error) {
 		argSize += n
 		largest = max(largest, n)
 	}
-	most := int64(len(format)) + argSize + int64(verbs)*maxFormatWidth
+	most := int64(len(format)) + 6*argSize + widths + 32*verbs
 	if indexed {
-		most = int64(len(format)) + int64(verbs)*(maxFormatWidth+largest)
+		most = int64(len(format)) + verbs*(6*largest+widest+32)
 	}
 	if err := b.within("printf", most); err != nil {
 		return "", err
