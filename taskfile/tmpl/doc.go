@@ -17,10 +17,14 @@
 //     tick that checks the budget: a loop iterates, and a template recurses, only through a tick, so nested
 //     ranges and recursion stop at the time limit or when the caller cancels;
 //   - every action that prints a value prints it through a guard that measures it first, so that printing a
-//     list built up by mutation cannot make fmt format more than the output may hold.
+//     list built up by mutation cannot make fmt format more than the output may hold; every other pipeline
+//     (an if's, a with's, an assignment's, a template call's) ends in a guard that checks the budget;
+//   - a pipeline may hold at most 256 arguments, calls and subexpressions: text/template's comparisons (eq,
+//     lt, ...) are not wrapped and take time in proportion to the strings they compare, so only so many of
+//     them run between two checks.
 //
-// Between two ticks a render walks a bounded stretch of the template (no loop and no call without a tick), so
-// its time is the sum of a bounded number of function calls. Every function the template calls is wrapped:
+// Between two checks a render walks a bounded stretch of the template (no loop, no template call and no
+// pipeline without a check), so its time is the sum of a bounded number of function calls. Every function the template calls is wrapped:
 // the wrapper checks the budget, measures its arguments (a string by its length, a list or map by the sum of
 // its elements, shared elements counted each time, no more than Limits.Range elements and 16 levels deep) and
 // refuses them together over Limits.Output, calls the function and measures its result, which counts against
@@ -28,7 +32,9 @@
 // output limit). The functions whose output can be much larger than their input, or whose time can be much
 // longer, are replaced by versions that compute the size first: repeat, indent, nindent, replace, wrap,
 // wrapWith, join, regexReplaceAll and its kin, randAlpha and its kin, until, untilStep, seq, printf (widths,
-// precisions and explicit argument indexes), uniq and without. So no one call runs long or allocates much,
+// precisions, and what its verbs and explicit argument indexes can print), uniq and without, and Sprig's
+// regular expression functions refuse a pattern and text whose lengths multiplied pass 64 Mi. So no one call
+// runs long or allocates much,
 // and the rendered text, written through a writer that fails past Limits.Output, stops {{range 20000}} of a
 // long text as soon as it passes the limit: {{ repeat 200000000 "x" | len }} is refused before strings.Repeat
 // runs.

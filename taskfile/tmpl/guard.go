@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"fmt"
 	"reflect"
 	"text/template/parse"
 )
@@ -10,64 +11,103 @@ const (
 	tickFunc  = "kilnTick"  // at the start of every range body and template body: checks the budget
 	rangeFunc = "kilnRange" // at the end of every range's pipeline: refuses a range over too many items
 	printFunc = "kilnPrint" // at the end of every action that prints: measures the value printed
+	passFunc  = "kilnPass"  // at the end of every other pipeline: checks the budget
 )
 
-// guard rewrites tree as the package comment says, and adds the name of every function it calls to called.
-func guard(tree *parse.Tree, called map[string]bool) {
-	tree.Root.Nodes = append([]parse.Node{tick(tree, tree.Root.Position())}, tree.Root.Nodes...)
-	guardList(tree, tree.Root, called)
+// maxPipeNodes bounds the arguments, calls and subexpressions of one pipeline ({{...}}, an if's, a range's):
+// text/template's own comparisons (eq, lt, ...) take time in proportion to the strings they compare and are
+// not wrapped, so a pipeline may make only so many of them before the next check.
+const maxPipeNodes = 256
+
+// guarder rewrites the trees of one template set.
+type guarder struct {
+	tree   *parse.Tree
+	called map[string]bool // the names of the functions the pipelines call
 }
 
-func guardList(tree *parse.Tree, list *parse.ListNode, called map[string]bool) {
+// guard rewrites tree as the package comment says, and adds the name of every function it calls to called. It
+// refuses a pipeline of more than maxPipeNodes nodes.
+func guard(tree *parse.Tree, called map[string]bool) error {
+	g := &guarder{tree: tree, called: called}
+	tree.Root.Nodes = append([]parse.Node{tick(tree, tree.Root.Position())}, tree.Root.Nodes...)
+	return g.list(tree.Root)
+}
+
+func (g *guarder) list(list *parse.ListNode) error {
 	if list == nil {
-		return
+		return nil
 	}
 	for _, n := range list.Nodes {
+		var err error
 		switch n := n.(type) {
 		case *parse.ActionNode:
-			idents(n.Pipe, called)
-			if len(n.Pipe.Decl) == 0 {
-				n.Pipe.Cmds = append(n.Pipe.Cmds, call(tree, n.Position(), printFunc))
+			fn := printFunc
+			if len(n.Pipe.Decl) > 0 {
+				fn = passFunc
 			}
+			err = g.pipe(n.Pipe, fn)
 		case *parse.IfNode:
-			guardBranch(tree, &n.BranchNode, called)
+			err = g.branch(&n.BranchNode, passFunc)
 		case *parse.WithNode:
-			guardBranch(tree, &n.BranchNode, called)
+			err = g.branch(&n.BranchNode, passFunc)
 		case *parse.RangeNode:
-			guardBranch(tree, &n.BranchNode, called)
-			n.Pipe.Cmds = append(n.Pipe.Cmds, call(tree, n.Position(), rangeFunc))
-			n.List.Nodes = append([]parse.Node{tick(tree, n.Position())}, n.List.Nodes...)
+			err = g.branch(&n.BranchNode, rangeFunc)
+			n.List.Nodes = append([]parse.Node{tick(g.tree, n.Position())}, n.List.Nodes...)
 		case *parse.TemplateNode:
-			idents(n.Pipe, called)
+			if n.Pipe != nil {
+				err = g.pipe(n.Pipe, passFunc)
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-func guardBranch(tree *parse.Tree, b *parse.BranchNode, called map[string]bool) {
-	idents(b.Pipe, called)
-	guardList(tree, b.List, called)
-	guardList(tree, b.ElseList, called)
-}
-
-// idents adds the name of every function pipe calls to called, in its subexpressions too.
-func idents(pipe *parse.PipeNode, called map[string]bool) {
-	if pipe == nil {
-		return
+func (g *guarder) branch(b *parse.BranchNode, fn string) error {
+	if err := g.pipe(b.Pipe, fn); err != nil {
+		return err
 	}
+	if err := g.list(b.List); err != nil {
+		return err
+	}
+	return g.list(b.ElseList)
+}
+
+// pipe counts pipe's nodes, notes the functions it calls, and appends the guard fn to it.
+func (g *guarder) pipe(pipe *parse.PipeNode, fn string) error {
+	if n := idents(pipe, g.called); n > maxPipeNodes {
+		loc, _ := g.tree.ErrorContext(pipe)
+		return fmt.Errorf("template: %s: a pipeline of %d arguments and calls is over the limit of %d", loc, n, maxPipeNodes)
+	}
+	pipe.Cmds = append(pipe.Cmds, call(g.tree, pipe.Position(), fn))
+	return nil
+}
+
+// idents adds the name of every function pipe calls to called, in its subexpressions too, and returns how many
+// nodes it has.
+func idents(pipe *parse.PipeNode, called map[string]bool) int {
+	if pipe == nil {
+		return 0
+	}
+	n := 0
 	for _, c := range pipe.Cmds {
 		for _, a := range c.Args {
+			n++
 			switch a := a.(type) {
 			case *parse.IdentifierNode:
 				called[a.Ident] = true
 			case *parse.PipeNode:
-				idents(a, called)
+				n += idents(a, called)
 			case *parse.ChainNode:
 				if p, ok := a.Node.(*parse.PipeNode); ok {
-					idents(p, called)
+					n += idents(p, called)
 				}
 			}
 		}
 	}
+	return n
 }
 
 // call returns the command that calls the function fn, at pos.
@@ -97,6 +137,10 @@ func (b *budget) guards() map[string]any {
 		printFunc: func(v any) any {
 			b.check()
 			b.size(reflect.ValueOf(v), b.lim.Output, "a value printed")
+			return v
+		},
+		passFunc: func(v any) any {
+			b.check()
 			return v
 		},
 	}

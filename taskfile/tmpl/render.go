@@ -31,7 +31,9 @@ func Parse(name, text string, funcs template.FuncMap) (*Template, error) {
 	called := map[string]bool{}
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil && tt.Root != nil {
-			guard(tt.Tree, called)
+			if err := guard(tt.Tree, called); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return &Template{name: name, t: t, funcs: funcs, called: called}, nil
@@ -42,6 +44,7 @@ var declared = template.FuncMap{
 	tickFunc:  func() string { return "" },
 	rangeFunc: func(v any) any { return v },
 	printFunc: func(v any) any { return v },
+	passFunc:  func(v any) any { return v },
 }
 
 // Templates returns the templates of the set, {{define}}d ones included, for callers that read their trees.

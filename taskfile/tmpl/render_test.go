@@ -89,6 +89,8 @@ func TestExecuteRefusesBombs(t *testing.T) {
 			"time limit", 0},
 		{"recursion", `{{define "a"}}{{if lt (len .) 60}}{{template "a" (print . "x")}}{{template "a" (print . "y")}}{{end}}{{end}}{{template "a" ""}}`,
 			quick, "time limit", 0},
+		{"comparisons of long strings, one after another", `{{$s := repeat 1000000 "x"}}{{$t := repeat 1000000 "x"}}` +
+			strings.Repeat(`{{if eq $s $t}}{{end}}`, 100000), quick, "time limit", 0},
 		{"a string that doubles", `{{$s := "xx"}}{{range 40}}{{$s = print $s $s}}{{end}}`, FileLimits, "over the 1 MiB limit", 1},
 		{"printf width", `{{printf "%0999999999d" 1}}`, FileLimits, "width or precision", 1},
 		{"printf indexed", `{{$s := repeat 100000 "x"}}{{printf "%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s" $s}}`, FileLimits, "printf would make", 1},
@@ -154,5 +156,18 @@ func TestParseRefusesDropped(t *testing.T) {
 				t.Errorf("Parse({{%s}}) = %v, want the function not defined", name, err)
 			}
 		})
+	}
+}
+
+// TestParseRefusesLongPipelines: text/template's comparisons are not wrapped, so a pipeline may hold only so
+// many of them between two checks.
+func TestParseRefusesLongPipelines(t *testing.T) {
+	text := `{{$s := "x"}}{{and` + strings.Repeat(` (eq $s $s)`, 200) + `}}`
+	if _, err := Parse("t", text, Sprig()); err == nil || !strings.Contains(err.Error(), "t:1:") ||
+		!strings.Contains(err.Error(), "over the limit of 256") {
+		t.Errorf("Parse(200 comparisons in one pipeline) = %v, want it refused at t:1", err)
+	}
+	if _, err := Parse("t", `{{and`+strings.Repeat(` true`, 200)+`}}`, nil); err != nil {
+		t.Errorf("Parse(200 arguments) = %v, want no error", err)
 	}
 }
