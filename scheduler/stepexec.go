@@ -68,12 +68,13 @@ func (x *stepExec) build(ctx context.Context, i int, log io.Writer) (*proto.Step
 	return out, nil
 }
 
-// cmd runs a cmd step: the image (one built earlier in the run, or from its registry) as a container through
-// BuildKit, with the workspace at /workspace.
+// cmd runs a cmd step: the image (one built earlier in the run, found by its name qualified as tags are, or
+// else pulled from its registry, Docker Hub for a name with none) as a container through BuildKit, with the
+// workspace at /workspace.
 func (x *stepExec) cmd(ctx context.Context, i int, log io.Writer) (*proto.StepResult, error) {
 	st := x.file.Steps[i]
 	req := builder.ExecRequest{
-		Image:      st.Cmd.Image,
+		Image:      st.Cmd.Ref(), // busybox is docker.io/library/busybox:latest, as docker run reads it
 		Args:       st.Cmd.Args,
 		Env:        st.Env,
 		WorkingDir: st.WorkingDirectory,

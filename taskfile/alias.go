@@ -162,11 +162,15 @@ func isAlnum(r rune) bool {
 
 // expand replaces the aliases in text as ACR does: the directive followed by a name (letters and digits)
 // becomes the alias's value; a name that is no alias is left as it was, so that $HOME in a shell command
-// stays $HOME; the directive twice ($$) is the directive itself.
-func (a *aliases) expand(text string) string {
+// stays $HOME; the directive twice ($$) is the directive itself. It reports false, and stops, once the text
+// would pass limit bytes: an alias of a long value written many times could otherwise make gigabytes.
+func (a *aliases) expand(text string, limit int) (string, bool) {
 	var out strings.Builder
-	out.Grow(len(text))
+	out.Grow(min(len(text), limit))
 	for i := 0; i < len(text); {
+		if out.Len() > limit {
+			return "", false
+		}
 		r, size := utf8.DecodeRuneInString(text[i:])
 		if r != a.directive {
 			out.WriteString(text[i : i+size])
@@ -191,7 +195,7 @@ func (a *aliases) expand(text string) string {
 		}
 		i = j
 	}
-	return out.String()
+	return out.String(), out.Len() <= limit
 }
 
 // expandCmd replaces the first word of a cmd step when it names an image alias or a custom alias, as ACR does

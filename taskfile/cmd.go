@@ -6,7 +6,10 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/kilnbuild/kiln/taskfile/tmpl"
 )
 
 // Cmd is a cmd step: run a container of Image with Args, as docker run IMAGE ARGS... does. Args go to the
@@ -38,7 +41,25 @@ func parseCmd(s string) (*Cmd, error) {
 	if err := checkImage(words[0]); err != nil {
 		return nil, err
 	}
-	return &Cmd{Image: words[0], Args: words[1:]}, nil
+	c := &Cmd{Image: words[0], Args: words[1:]}
+	if named, err := reference.ParseNormalizedNamed(c.Image); err == nil && reference.FamiliarName(named) == "docker" {
+		return nil, fmt.Errorf("%q runs the docker CLI, which needs a Docker daemon, and Kiln has none: steps run "+
+			"on BuildKit. Build an image with a build step (build: -t IMAGE -f Dockerfile .), push it with a push "+
+			"step, and run one with a cmd step that names it (cmd: IMAGE ARGS...)", tmpl.Short(s, 60))
+	}
+	return c, nil
+}
+
+// Ref returns the image as docker run pulls it: a name with no registry is Docker Hub's, and one with neither
+// tag nor digest is :latest, so busybox is docker.io/library/busybox:latest. A name with a registry stays as
+// it is but for the :latest, so the run's own registry is named as the file names it. The worker looks the
+// step's image up among those the run built first, by the image as written (qualified as tags are).
+func (c *Cmd) Ref() string {
+	named, err := reference.ParseNormalizedNamed(c.Image)
+	if err != nil {
+		return c.Image // ParseCmd took it; BuildKit will say what is wrong with it
+	}
+	return reference.TagNameOnly(named).String()
 }
 
 // checkImage returns an error unless ref is an image reference, by tag or by digest.

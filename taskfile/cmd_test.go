@@ -89,3 +89,41 @@ func TestCmdFile(t *testing.T) {
 		t.Errorf("CmdFile() =\n%+v\nwant\n%+v", f, want)
 	}
 }
+
+// TestParseCmdRefusesDocker: the docker CLI needs a daemon Kiln does not have; the error says what to write.
+func TestParseCmdRefusesDocker(t *testing.T) {
+	for _, in := range []string{"docker build -t app .", "docker:24-cli ps", "docker.io/library/docker images"} {
+		t.Run(in, func(t *testing.T) {
+			_, err := ParseCmd(in)
+			wantError(t, err, 0, "cmd", "needs a Docker daemon, and Kiln has none: steps run on BuildKit. Build an image with a build step")
+		})
+	}
+	_, err := Load([]byte("steps:\n  - build: -t app .\n  - cmd: docker push app\n"), "acb.yaml", testData())
+	wantError(t, err, 3, "steps[1].cmd", `"docker push app" runs the docker CLI`)
+	if _, err := ParseCmd("myorg/docker run"); err != nil {
+		t.Errorf("ParseCmd(myorg/docker run) = %v, want no error: it is not Docker Hub's docker", err)
+	}
+}
+
+func TestCmdRef(t *testing.T) {
+	tests := []struct{ image, want string }{
+		{"busybox", "docker.io/library/busybox:latest"},
+		{"busybox:1.36", "docker.io/library/busybox:1.36"},
+		{"myorg/tool", "docker.io/myorg/tool:latest"},
+		{"docker.io/bash:3.0", "docker.io/library/bash:3.0"},
+		{"127.0.0.1:5000/tools/lint", "127.0.0.1:5000/tools/lint:latest"},
+		{"localhost/app:1", "localhost/app:1"},
+		{"registry.local/app:k1", "registry.local/app:k1"},
+		{"mcr.microsoft.com/azure-cli", "mcr.microsoft.com/azure-cli:latest"},
+		{"alpine@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+			"docker.io/library/alpine@sha256:0123456789012345678901234567890123456789012345678901234567890123"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.image, func(t *testing.T) {
+			c := &Cmd{Image: tt.image}
+			if got := c.Ref(); got != tt.want {
+				t.Errorf("Cmd{Image: %q}.Ref() = %q, want %q", tt.image, got, tt.want)
+			}
+		})
+	}
+}

@@ -57,8 +57,15 @@
 //     --no-cache and --pull, and a build context that is a URL.
 //   - A missing key is an error that names it: {{.Values.x}} with no value x fails, where ACR renders nothing. A
 //     value that may be absent is read as {{index .Values "x" | default "d"}}.
-//   - Sprig's env, expandenv and getHostByName are left out: they would read the Kiln server's environment or
-//     query DNS while rendering.
+//   - Templates render under bounds (taskfile/tmpl: a time limit, a limit on the rendered text, on each value
+//     and on all values made, and on a range's iterations), and Sprig's functions that reach outside the file
+//     (env, expandenv, getHostByName) or cost far more than a build file has use for (key and certificate
+//     generation, bcrypt, htpasswd, AES, randBytes) are left out: tmpl.Dropped lists them with the reason.
+//   - cache: enabled is what Kiln always does (BuildKit's cache); cache: disabled is --no-cache for a build
+//     step, and changes nothing for a cmd step, which runs every time.
+//   - A cmd step's image with no registry is Docker Hub's, as docker run takes it (busybox is
+//     docker.io/library/busybox:latest), unless an earlier build step of the run tagged it. A cmd step of the
+//     docker CLI (docker, docker:TAG) is refused: there is no Docker daemon, steps run on BuildKit.
 //   - A secret a template reads must be declared under secrets:, and must be read by a name written out
 //     ({{.Secrets.NAME}}, {{$.Secrets.NAME}} or {{index .Secrets "NAME"}}): that is how Check learns, without
 //     the values, which secrets a run needs. Only those secrets reach the template, and no error shows a

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/taskfile/tmpl"
 )
 
 // Error is what is wrong with a task file and where: the file, the line and the field. Every error Load, Check
@@ -22,7 +23,15 @@ type Error struct {
 	Msg   string
 }
 
-// Error returns the problem as FILE:LINE: FIELD: MSG, leaving out the parts that are empty.
+// The most bytes of a field's path and of a message an error shows: a message may quote what the file or its
+// templates made, and an answer must stay short whatever they made.
+const (
+	maxField = 200
+	maxMsg   = 600
+)
+
+// Error returns the problem as FILE:LINE: FIELD: MSG, leaving out the parts that are empty and cutting a long
+// field or message short.
 func (e *Error) Error() string {
 	loc := e.File
 	if e.Line > 0 {
@@ -33,7 +42,7 @@ func (e *Error) Error() string {
 		}
 	}
 	parts := make([]string, 0, 3)
-	for _, p := range []string{loc, e.Field, e.Msg} {
+	for _, p := range []string{loc, tmpl.Short(e.Field, maxField), tmpl.Short(e.Msg, maxMsg)} {
 		if p != "" {
 			parts = append(parts, p)
 		}

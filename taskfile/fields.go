@@ -32,7 +32,6 @@ var rejectedStep = map[string]string{
 	"volumeMount": "Kiln has no task volumes: every step sees the run's workspace at /workspace, and secrets " +
 		"reach steps as {{.Secrets.ID}}",
 	"secret":          "declare secrets at the top of the file (secrets: - id: NAME) and use them as {{.Secrets.NAME}}",
-	"cache":           "Kiln's builds always use BuildKit's cache; --no-cache turns it off for one build",
 	"cpus":            "Kiln does not limit a step's CPUs",
 	"downloadRetries": "BuildKit retries pulls itself",
 	"exitedWith":      "a step runs when the steps of its when: succeed (or fail with ignoreErrors)",
@@ -49,10 +48,11 @@ var stepFields = map[string]string{
 	"entryPoint":                      "cmd",
 	"user":                            "cmd",
 	"disableWorkingDirectoryOverride": "cmd",
+	"cache":                           "",
 }
 
 const (
 	topFieldNames  = "version, stepTimeout, workingDirectory, env, secrets, alias and steps"
 	stepFieldNames = "id, build, cmd, push, when, env, workingDirectory, entryPoint, user, pull, " +
-		"disableWorkingDirectoryOverride, timeout, startDelay, retries, retryDelay and ignoreErrors"
+		"disableWorkingDirectoryOverride, cache, timeout, startDelay, retries, retryDelay and ignoreErrors"
 )

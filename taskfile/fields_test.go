@@ -23,7 +23,7 @@ func TestUnsupportedFields(t *testing.T) {
 		{"repeat", "steps:\n  - cmd: a\n    repeat: 2\n", 3, "steps[0].repeat", "not supported by Kiln"},
 		{"volumeMounts", "steps:\n  - cmd: a\n    volumeMounts:\n      - name: v\n        mountPath: /v\n", 3, "steps[0].volumeMounts", "no task volumes"},
 		{"step secret", "steps:\n  - cmd: a\n    secret: x\n", 3, "steps[0].secret", "not supported by Kiln"},
-		{"cache", "steps:\n  - build: .\n    cache: enabled\n", 3, "steps[0].cache", "not supported by Kiln"},
+		{"cache of another value", "steps:\n  - build: .\n    cache: off\n", 3, "steps[0].cache", `must be enabled or disabled, not "off"`},
 		{"networks", "networks:\n  - name: mynet\nsteps:\n  - cmd: a\n", 1, "networks", "not supported by Kiln"},
 		{"volumes", "steps:\n  - cmd: a\nvolumes:\n  - name: v\n", 3, "volumes", "no task volumes"},
 		{"totalTimeout", "totalTimeout: 3600\nsteps:\n  - cmd: a\n", 1, "totalTimeout", "ACR task files have no totalTimeout"},
@@ -42,5 +42,32 @@ func TestUnsupportedFields(t *testing.T) {
 			_, err := Load([]byte(tt.src), "acb.yaml", testData())
 			wantError(t, err, tt.line, tt.field, tt.msg)
 		})
+	}
+}
+
+// TestCache: cache: enabled is what Kiln always does; cache: disabled is a build step's --no-cache, and leaves a
+// cmd step, which runs every time anyway, as it is.
+func TestCache(t *testing.T) {
+	tests := []struct {
+		name, src   string
+		wantNoCache bool
+	}{
+		{"enabled", "steps:\n  - build: -t app .\n    cache: enabled\n", false},
+		{"disabled", "steps:\n  - build: -t app .\n    cache: disabled\n", true},
+		{"Disabled, as acr-builder takes it", "steps:\n  - build: -t app .\n    cache: Disabled\n", true},
+		{"--no-cache", "steps:\n  - build: -t app --no-cache .\n    cache: enabled\n", true},
+		{"absent", "steps:\n  - build: -t app .\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := mustLoad(t, tt.src)
+			if got := f.Steps[0].Build.NoCache; got != tt.wantNoCache {
+				t.Errorf("Load(%q): Build.NoCache = %t, want %t", tt.src, got, tt.wantNoCache)
+			}
+		})
+	}
+	f := mustLoad(t, "steps:\n  - cmd: busybox true\n    cache: disabled\n")
+	if f.Steps[0].Cmd == nil {
+		t.Errorf("Load(cmd with cache: disabled): Steps[0].Cmd = nil, want the cmd")
 	}
 }

@@ -1,6 +1,10 @@
 package taskfile
 
-import "time"
+import (
+	"time"
+
+	"github.com/kilnbuild/kiln/taskfile/tmpl"
+)
 
 // loader reads one task file.
 type loader struct {
@@ -41,6 +45,10 @@ func Check(src []byte, name string, data Data) (*File, error) {
 
 // load runs the steps in ACR's order: the version, the aliases, the template, the YAML, the checks.
 func (l *loader) load(src []byte) (*File, error) {
+	limit := tmpl.FileLimits.Output
+	if len(src) > limit {
+		return nil, &Error{File: l.name, Msg: "the file is over the " + tmpl.Size(limit) + " limit of a task file"}
+	}
 	text := string(src)
 	version, aliasOn, err := l.checkVersion(findVersion(text))
 	if err != nil {
@@ -56,7 +64,10 @@ func (l *loader) load(src []byte) (*File, error) {
 		} else {
 			al = newAliases('$', nil)
 		}
-		text = al.expand(rest)
+		var ok bool
+		if text, ok = al.expand(rest, limit); !ok {
+			return nil, &Error{File: l.name, Msg: "the aliases make the file longer than the " + tmpl.Size(limit) + " limit of a task file"}
+		}
 	}
 	rendered, err := l.render(text)
 	if err != nil {

@@ -84,6 +84,7 @@ type rawStep struct {
 	env                             []string
 	dir                             string
 	ownDir, noOverride              bool
+	noCache                         bool // cache: disabled
 	timeout, startDelay, retryDelay int
 	whenNodes                       []*yaml.Node
 	idNode                          *yaml.Node
@@ -179,6 +180,17 @@ func (l *loader) stepField(r *rawStep, p pair, name string) error {
 		r.retryDelay, err = l.integer(p.v, name, 0, maxDelay, "seconds")
 	case "ignoreErrors":
 		r.IgnoreErrors, err = l.boolean(p.v, name)
+	case "cache":
+		var v string
+		if v, err = l.scalar(p.v, name); err == nil {
+			switch strings.ToLower(v) {
+			case "enabled":
+			case "disabled":
+				r.noCache = true
+			default:
+				err = l.errorf(p.v, name, "must be enabled or disabled, not %s", describe(p.v))
+			}
+		}
 	}
 	return err
 }
@@ -224,6 +236,7 @@ func (l *loader) finishStep(r *rawStep, i int, f *File, al *aliases, name string
 			return s, l.errorf(r.kind.v, name, "%v", err)
 		}
 		s.Build.Pull = s.Build.Pull || s.Pull
+		s.Build.NoCache = s.Build.NoCache || r.noCache
 	case "cmd":
 		text := r.text
 		if al != nil {

@@ -1,25 +1,22 @@
 package taskfile
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"text/template/parse"
 
-	"github.com/Masterminds/sprig/v3"
+	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/taskfile/tmpl"
 )
 
-// funcs are the functions templates can call: Sprig's, as in ACR, less those that reach outside the file.
-// env and expandenv would read the environment of the Kiln process (its tokens among it) and getHostByName
-// would make a DNS query; Kiln renders task files in its server, not in a throwaway agent as ACR does.
-var funcs = func() template.FuncMap {
-	fm := sprig.TxtFuncMap()
-	for _, name := range []string{"env", "expandenv", "getHostByName"} {
-		delete(fm, name)
-	}
-	return fm
-}()
+// funcs are the functions templates can call: Sprig's, as in ACR, less those tmpl.Dropped lists: the ones that
+// reach outside the file (the environment of the Kiln process, its tokens among it, and DNS) and the ones that
+// cost far more than a build file has use for (key generation, bcrypt). Kiln renders task files in its server,
+// not in a throwaway agent as ACR does.
+var funcs = tmpl.Sprig()
 
 // secretPlaceholder is the value a secret has when there is none to give: in Check, and in Load for a secret
 // that has no value, which is reported once the file is read.
@@ -32,10 +29,10 @@ type secretRef struct {
 	line int
 }
 
-// render executes text as a Go template on the loader's data, with missing keys an error, and remembers which
-// secrets it read. Only those secrets are given to the template.
+// render executes text as a Go template on the loader's data, with missing keys an error, under
+// tmpl.FileLimits, and remembers which secrets it read. Only those secrets are given to the template.
 func (l *loader) render(text string) (string, error) {
-	t, err := template.New(l.name).Option("missingkey=error").Funcs(funcs).Parse(text)
+	t, err := tmpl.Parse(l.name, text, funcs)
 	if err != nil {
 		return "", l.templateError(err)
 	}
@@ -65,11 +62,18 @@ func (l *loader) render(text string) (string, error) {
 				"so that Kiln knows which secrets the file needs"}
 		}
 	}
-	var out strings.Builder
-	if err := t.Execute(&out, l.data.templateData(secrets)); err != nil {
+	out, err := t.Execute(context.Background(), l.data.templateData(secrets), tmpl.FileLimits)
+	if err != nil {
+		var le *tmpl.LimitError
+		if errors.As(err, &le) {
+			if proto.ErrorCode(le) == proto.Unavailable {
+				return "", le // no worker was free: not the file's fault, and retrying may work
+			}
+			return "", &Error{File: l.name, Line: le.Line, Msg: le.Msg}
+		}
 		return "", l.templateError(err)
 	}
-	return out.String(), nil
+	return out, nil
 }
 
 // nodeLine returns the line of n in its template.
@@ -159,6 +163,7 @@ var (
 	templateLoc  = regexp.MustCompile(`^(\d+)(?::\d+)?: (.*)$`)
 	executingAt  = regexp.MustCompile(`^executing "[^"]*" at <(.*?)>: (.*)$`)
 	missingEntry = regexp.MustCompile(`^map has no entry for key "(.*)"$`)
+	notDefined   = regexp.MustCompile(`^function "(.*)" not defined$`)
 	startedAt    = regexp.MustCompile(`started at .*:(\d+)$`)
 )
 
@@ -175,6 +180,11 @@ func (l *loader) templateError(err error) *Error {
 	e.Msg = m[2]
 	if s := startedAt.FindStringSubmatch(e.Msg); s != nil {
 		e.Line, _ = strconv.Atoi(s[1]) // an unclosed action or block: where it began, not where the file ended
+	}
+	if f := notDefined.FindStringSubmatch(e.Msg); f != nil {
+		if why, ok := tmpl.Dropped[f[1]]; ok {
+			e.Msg = "function " + strconv.Quote(f[1]) + " not defined: Kiln leaves this one of Sprig's out, as " + why
+		}
 	}
 	x := executingAt.FindStringSubmatch(e.Msg)
 	if x == nil {

@@ -72,6 +72,9 @@ func isolate(ctx context.Context, cfg Config) (Config, *firewall, error) {
 	if err != nil {
 		return cfg, nil, err
 	}
+	if err := checkMirrors(cfg.Mirrors); err != nil {
+		return cfg, nil, err
+	}
 	if err := n.checkPlugins(); err != nil {
 		return cfg, nil, err
 	}
@@ -79,7 +82,7 @@ func isolate(ctx context.Context, cfg Config) (Config, *firewall, error) {
 	if err != nil {
 		return cfg, nil, err
 	}
-	if cfg.Config, err = n.writeConfig(cfg.Root); err != nil {
+	if cfg.Config, err = n.writeConfig(cfg.Root, cfg.Mirrors); err != nil {
 		return cfg, nil, err
 	}
 	if err := fw.install(ctx); err != nil {
@@ -195,15 +198,40 @@ type ociNetworkTOML struct {
 	BridgeSubnet  string `toml:"bridgeSubnet"`
 }
 
-// toml returns the buildkitd.toml that runs the OCI worker on n's bridge.
-func (n Network) toml() ([]byte, error) {
+// registryTOML is a [registry."HOST"] table of buildkitd.toml, as far as Kiln sets it (BuildKit's
+// RegistryConfig).
+type registryTOML struct {
+	Mirrors []string `toml:"mirrors"`
+}
+
+// mirrorRE is what a mirror may be: a host, with a port and a path or not, and nothing BuildKit would read as
+// more (a scheme, blanks, quotes).
+var mirrorRE = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._/-]*)?$`)
+
+// checkMirrors refuses a mirror that is not host[:port][/path].
+func checkMirrors(mirrors []string) error {
+	for _, m := range mirrors {
+		if !mirrorRE.MatchString(m) {
+			return fmt.Errorf("registry mirror %q (Config.Mirrors) is not a host[:port], such as mirror.local:5000", m)
+		}
+	}
+	return nil
+}
+
+// toml returns the buildkitd.toml that runs the OCI worker on n's bridge and pulls Docker Hub's images through
+// mirrors.
+func (n Network) toml(mirrors []string) ([]byte, error) {
 	var file struct {
 		Worker struct {
 			OCI ociNetworkTOML `toml:"oci"`
 		} `toml:"worker"`
+		Registry map[string]registryTOML `toml:"registry,omitempty"`
 	}
 	file.Worker.OCI = ociNetworkTOML{NetworkMode: "bridge", CNIBinaryPath: n.CNIBinaryPath, BridgeName: n.BridgeName,
 		BridgeSubnet: n.BridgeSubnet}
+	if len(mirrors) > 0 {
+		file.Registry = map[string]registryTOML{"docker.io": {Mirrors: mirrors}}
+	}
 	body, err := toml.Marshal(file)
 	if err != nil {
 		return nil, fmt.Errorf("writing buildkitd.toml: %w", err)
@@ -211,9 +239,9 @@ func (n Network) toml() ([]byte, error) {
 	return append([]byte("# Written by Kiln at each start of buildkitd; changes here are lost.\n\n"), body...), nil
 }
 
-// writeConfig writes n's buildkitd.toml under root and returns its path.
-func (n Network) writeConfig(root string) (string, error) {
-	body, err := n.toml()
+// writeConfig writes n's buildkitd.toml, with mirrors for Docker Hub, under root and returns its path.
+func (n Network) writeConfig(root string, mirrors []string) (string, error) {
+	body, err := n.toml(mirrors)
 	if err != nil {
 		return "", err
 	}

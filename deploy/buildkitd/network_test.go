@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,7 +139,8 @@ func TestNetworkResolve(t *testing.T) {
 func TestNetworkTOML(t *testing.T) {
 	n := Network{CNIBinaryPath: `/opt/cni "bin"`, BridgeName: "kiln0a1b2c3d", BridgeSubnet: "10.213.4.0/24"}
 	dir := filepath.Join(t.TempDir(), "root")
-	path, err := n.writeConfig(dir)
+	mirrors := []string{"127.0.0.1:5001", "mirror.local"}
+	path, err := n.writeConfig(dir, mirrors)
 	if err != nil {
 		t.Fatalf("writeConfig() = %v", err)
 	}
@@ -157,6 +159,22 @@ func TestNetworkTOML(t *testing.T) {
 	want := config.NetworkConfig{Mode: "bridge", CNIBinaryPath: n.CNIBinaryPath, BridgeName: n.BridgeName, BridgeSubnet: n.BridgeSubnet}
 	if got != want {
 		t.Errorf("buildkitd reads %+v from\n%s\nwant %+v", got, body, want)
+	}
+	if got := cfg.Registries["docker.io"].Mirrors; !slices.Equal(got, mirrors) {
+		t.Errorf("buildkitd reads the mirrors of docker.io as %q from\n%s\nwant %q", got, body, mirrors)
+	}
+}
+
+func TestCheckMirrors(t *testing.T) {
+	for _, m := range []string{"127.0.0.1:5000", "mirror.local", "mirror.local:443/dockerhub"} {
+		if err := checkMirrors([]string{m}); err != nil {
+			t.Errorf("checkMirrors(%q) = %v, want nil", m, err)
+		}
+	}
+	for _, m := range []string{"", "https://mirror.local", "mirror.local\"\n[x]", "a b"} {
+		if err := checkMirrors([]string{m}); err == nil {
+			t.Errorf("checkMirrors(%q) = nil, want an error", m)
+		}
 	}
 }
 

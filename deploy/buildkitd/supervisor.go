@@ -30,7 +30,11 @@ type Config struct {
 	// Config is an optional buildkitd.toml used instead of the one the supervisor writes under Root from
 	// Network. With it, the containers' network, and any firewall around it, are the file's and its
 	// operator's business: the supervisor installs no firewall rules.
-	Config    string
+	Config string
+	// Mirrors are registries (host[:port]) buildkitd pulls Docker Hub's images from before Docker Hub itself:
+	// [registry."docker.io"] mirrors in the buildkitd.toml the supervisor writes. BuildKit speaks plain HTTP to
+	// one on localhost or a loopback address, HTTPS to any other. Not used with Config.
+	Mirrors   []string
 	Stderr    io.Writer // buildkitd's output; nil discards it
 	ExtraArgs []string
 }

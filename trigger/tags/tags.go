@@ -1,16 +1,21 @@
 // Package tags renders image tags from their templates, the same way for every trigger. A tag is a Go template
 // over {{.Run}}: ID, Date, Registry, and for git-triggered runs Commit, Branch, TaskName and TriggeredBy. A tag
-// that names no registry gets the default one in front, as ACR prefixes its login server.
+// that names no registry gets the default one in front, as ACR prefixes its login server. Tags come from
+// outside (a request, a task), so they render under taskfile/tmpl's bounds (tmpl.TagLimits), with
+// text/template's own functions only, and an error quotes at most the start of the tag.
 package tags
 
 import (
+	"context"
+	"errors"
+	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/taskfile/tmpl"
 )
 
 // runDateLayout is how {{.Run.Date}} reads: the queued time in UTC, in ACR's style (20190503-043342z).
@@ -47,7 +52,8 @@ func Render(tags []string, run Run, registry string) ([]string, error) {
 		}
 		out = append(out, qualify(ref, registry))
 		if _, err := name.NewTag(out[len(out)-1], name.StrictValidation); err != nil {
-			return nil, proto.Errorf(proto.Invalid, "tag %q is not a valid image reference (registry/repository:tag): %w", tag, err)
+			return nil, proto.Errorf(proto.Invalid, "tag %s is not a valid image reference (registry/repository:tag): %s",
+				quote(tag), tmpl.Short(err.Error(), maxQuoted))
 		}
 	}
 	return out, nil
@@ -62,17 +68,29 @@ func Check(tags []string, registry string) error {
 	return err
 }
 
-// renderTag executes one tag template over d.
+// maxQuoted is the most bytes of a tag, or of what it rendered to, an error quotes.
+const maxQuoted = 120
+
+// quote returns the start of tag, quoted, for an error.
+func quote(tag string) string {
+	return strconv.Quote(tmpl.Short(tag, maxQuoted))
+}
+
+// renderTag executes one tag template over d, under tmpl.TagLimits.
 func renderTag(tag string, d data) (string, error) {
-	tmpl, err := template.New("tag").Option("missingkey=error").Parse(tag)
+	t, err := tmpl.Parse("tag", tag, nil)
 	if err != nil {
-		return "", proto.Errorf(proto.Invalid, "tag %q is not a valid template: %w", tag, err)
+		return "", proto.Errorf(proto.Invalid, "tag %s is not a valid template: %s", quote(tag), tmpl.Short(err.Error(), 2*maxQuoted))
 	}
-	var b strings.Builder
-	if err := tmpl.Execute(&b, d); err != nil {
-		return "", proto.Errorf(proto.Invalid, "tag %q: %w", tag, err)
+	out, err := t.Execute(context.Background(), d, tmpl.TagLimits)
+	if err != nil {
+		var le *tmpl.LimitError
+		if errors.As(err, &le) {
+			return "", proto.Errorf(proto.ErrorCode(le), "tag %s: %s", quote(tag), le.Msg)
+		}
+		return "", proto.Errorf(proto.Invalid, "tag %s: %s", quote(tag), tmpl.Short(err.Error(), 2*maxQuoted))
 	}
-	return b.String(), nil
+	return out, nil
 }
 
 // qualify puts registry in front of ref when ref names none, the way docker tells a registry from a

@@ -89,3 +89,31 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderBombs: a tag that would make far more than a tag is refused by its limit, quickly and in a
+// short message that names the tag and the limit but holds nothing of the expansion.
+func TestRenderBombs(t *testing.T) {
+	tests := []struct {
+		name, tag, want string
+	}{
+		{"a range that writes", "x{{range 20000000}}xxxxxxxxxx{{end}}", "a range may make at most 1000 iterations"},
+		{"a range that writes nothing", "{{range 100000000}}{{end}}", "a range may make at most 1000 iterations"},
+		{"printf's width", `app:{{printf "%0200000000d" 1}}`, "width or precision"},
+		{"a range under the limit", "app:{{range 1000}}{{range 1000}}xxxxxxxxxx{{end}}{{end}}", "over the 4 KiB limit"},
+		{"a long tag", "app:{{.Run.Nope}}" + strings.Repeat("x", 100000), "can't evaluate field Nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Render([]string{tt.tag}, Run{ID: "k1", Queued: time.Unix(0, 0)}, "127.0.0.1:5000")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Render(%.40q) = %v, want an error saying %q", tt.tag, err, tt.want)
+			}
+			if len(err.Error()) > 512 {
+				t.Errorf("Render(%.40q) = an error of %d bytes, want a short one", tt.tag, len(err.Error()))
+			}
+			if got := proto.ErrorCode(err); got != proto.Invalid {
+				t.Errorf("ErrorCode(%v) = %q, want %q", err, got, proto.Invalid)
+			}
+		})
+	}
+}
