@@ -30,13 +30,15 @@ func sleeperDockerfile(reg, marker string) string {
 }
 
 // stepProcs returns the live processes whose command line holds marker: a build step's, seen from the host.
+// A process whose parent holds marker too is left out: it is the step's shell forking a command, which has
+// the shell's command line until it runs the command, not a second step.
 func stepProcs(t *testing.T, marker string) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pids []int
+	parents := make(map[int]int) // pid → parent pid, of the processes with marker
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
@@ -45,10 +47,35 @@ func stepProcs(t *testing.T, marker string) []int {
 		// A zombie's command line reads empty: only live processes match.
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err == nil && bytes.Contains(cmdline, []byte(marker)) {
+			parents[pid] = parentOf(pid)
+		}
+	}
+	var pids []int
+	for pid, parent := range parents {
+		if _, forked := parents[parent]; !forked {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// parentOf returns the parent process id of pid, or 0 when it cannot be read.
+func parentOf(pid int) int {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command, which is in parentheses and may hold anything: state, then the parent.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(string(fields[1]))
+	return ppid
 }
 
 // alive reports whether process pid is running: not gone, not a zombie.
