@@ -12,9 +12,12 @@
 //     its dependents' runs, one base fanning out to 100 tasks, and the requests polling 1,000 tags costs;
 //   - context fetches from git, go-git against git clone;
 //   - a warm build of a 20 MB context under a key of its own against one shared key;
-//   - a RUN step's start on the isolated network against the host's.
+//   - a RUN step's start on the isolated network against the host's;
+//   - webhook ingest and Queued → Running with the embedded NATS syncing every write before its ack, against
+//     kiln serves started with --nats-sync=false.
 //
-// -only NAME measures one section and prints its markdown instead of writing -out: context-key or network.
+// -only NAME measures one section and prints its markdown instead of writing -out: context-key, network or
+// durability.
 package main
 
 import (
@@ -37,7 +40,7 @@ func main() {
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
 	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
 	netRounds := flag.Int("network-rounds", 50, "RUN steps on each network, isolated and host")
-	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key or network")
+	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key, network or durability")
 	flag.Parse()
 	if err := run(*out, *only, *rounds, *runs, *baseRounds, *netRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
@@ -45,8 +48,8 @@ func main() {
 }
 
 func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
-	if only != "" && only != "context-key" && only != "network" {
-		return fmt.Errorf("-only %q: the sections that run alone are context-key and network", only)
+	if only != "" && only != "context-key" && only != "network" && only != "durability" {
+		return fmt.Errorf("-only %q: the sections that run alone are context-key, network and durability", only)
 	}
 	root, err := os.Getwd()
 	if err != nil {
@@ -81,6 +84,20 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	}
 
 	b := &bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}
+	if only == "durability" {
+		url, commit, stopGit, err := gitRepo(tmp)
+		if err != nil {
+			return err
+		}
+		defer stopGit()
+		log.Printf("durability: %d runs and the ingest bursts on each side, fsync on and off, interleaved", min(runs, 100))
+		d, err := b.benchDurability(ctx, url, commit, min(runs, 100))
+		if err != nil {
+			return fmt.Errorf("durability: %w", err)
+		}
+		fmt.Print(d.markdown())
+		return nil
+	}
 	serve, err := b.startServe(ctx, "kiln", "--workers", "2")
 	if err != nil {
 		return err
@@ -152,6 +169,11 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	r.webhook.concurrent = 16
 	if r.webhook.ingested, r.webhook.ingestTime, err = webhookIngest(ingest.api, body, sig, 2000, r.webhook.concurrent); err != nil {
 		return fmt.Errorf("webhook ingest: %w", err)
+	}
+
+	log.Printf("durability: %d runs and the ingest bursts on each side, fsync on and off, interleaved", min(runs, 100))
+	if r.durability, err = b.benchDurability(ctx, url, commit, min(runs, 100)); err != nil {
+		return fmt.Errorf("durability: %w", err)
 	}
 
 	if r.base, err = b.benchBaseImages(ctx, baseRounds); err != nil {

@@ -21,6 +21,7 @@ type results struct {
 	base              baseResults
 	steps             stepResults
 	network           networkResults
+	durability        durabilityResults
 	git               gitFetchResults
 	contextKey        contextKeyResults
 }
@@ -86,6 +87,7 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "\n## Webhook ingest\n\n%d deliveries, %d at a time, at a kiln serve with no workers: each answered 202 "+
 		"once its run was recorded and its event acknowledged by JetStream (file storage). %d answered 202 in %s: "+
 		"%.0f deliveries/s (target ≥ 1,000/s: %s).\n\n", 2000, w.concurrent, w.ingested, w.ingestTime.Round(time.Millisecond), rate, verdict(rate >= 1000))
+	b.WriteString(r.durability.markdown())
 	b.WriteString(r.steps.markdown())
 	b.WriteString(r.network.markdown())
 	b.WriteString(r.base.markdown())
