@@ -13,10 +13,10 @@ import (
 	"os"
 	"path"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/tarentry"
 )
 
 // gzipMagic starts every gzip stream.
@@ -108,7 +108,7 @@ type extractor struct {
 
 // entry writes one archive entry whose content, for a regular file, is read from content.
 func (x *extractor) entry(ctx context.Context, hdr *tar.Header, content io.Reader) error {
-	name, err := entryName(hdr.Name)
+	name, err := tarentry.Check(hdr)
 	if err != nil {
 		return err
 	}
@@ -127,11 +127,6 @@ func (x *extractor) entry(ctx context.Context, hdr *tar.Header, content io.Reade
 		}
 		x.dirs = append(x.dirs, hdr)
 		return nil
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		return proto.Errorf(proto.Invalid, "the build context has a device or fifo entry %q, which is not allowed", hdr.Name)
-	}
-	if name == "." {
-		return proto.Errorf(proto.Invalid, "the build context has an entry %q that is not a directory but names the context's root", hdr.Name)
 	}
 	if err := x.parent(name); err != nil {
 		return fmt.Errorf("extracting %s: %w", hdr.Name, err)
@@ -143,8 +138,6 @@ func (x *extractor) entry(ctx context.Context, hdr *tar.Header, content io.Reade
 		err = x.symlink(name, hdr)
 	case tar.TypeLink:
 		err = x.link(name, hdr)
-	default:
-		return proto.Errorf(proto.Invalid, "the build context has an entry %q of unsupported type %q", hdr.Name, hdr.Typeflag)
 	}
 	if err != nil {
 		return err
@@ -172,16 +165,12 @@ func (x *extractor) file(ctx context.Context, name string, hdr *tar.Header, cont
 	return x.attributes(name, hdr)
 }
 
-// symlink creates a symbolic link whose target stays inside the root.
+// symlink creates a symbolic link, whose target tarentry.Check found inside the root.
 func (x *extractor) symlink(name string, hdr *tar.Header) error {
-	target := hdr.Linkname
-	if target == "" || path.IsAbs(target) || !isLocal(path.Join(path.Dir(name), target)) {
-		return proto.Errorf(proto.Invalid, "the build context has a symbolic link %q to %q, which points outside the context", hdr.Name, target)
-	}
 	if err := x.replace(name, false); err != nil {
 		return err
 	}
-	if err := x.root.Symlink(target, name); err != nil {
+	if err := x.root.Symlink(hdr.Linkname, name); err != nil {
 		return fmt.Errorf("extracting %s: %w", hdr.Name, err)
 	}
 	return nil
@@ -189,8 +178,8 @@ func (x *extractor) symlink(name string, hdr *tar.Header) error {
 
 // link creates a hard link to an entry extracted before.
 func (x *extractor) link(name string, hdr *tar.Header) error {
-	old, err := entryName(hdr.Linkname)
-	if err != nil || !x.seen[old] {
+	old := tarentry.LinkTarget(hdr)
+	if !x.seen[old] {
 		return proto.Errorf(proto.Invalid, "the build context has a hard link %q to %q, which is not an earlier entry of the archive", hdr.Name, hdr.Linkname)
 	}
 	if old == name {
@@ -255,7 +244,7 @@ func (x *extractor) attributes(name string, hdr *tar.Header) error {
 // finish gives the directories their modes and times, deepest first, now that nothing more is written in them.
 func (x *extractor) finish() error {
 	for _, hdr := range slices.Backward(x.dirs) {
-		name, _ := entryName(hdr.Name)
+		name := path.Clean(hdr.Name)
 		fi, err := x.root.Lstat(name)
 		if err != nil || !fi.IsDir() {
 			continue // replaced by a later entry
@@ -265,22 +254,6 @@ func (x *extractor) finish() error {
 		}
 	}
 	return nil
-}
-
-// entryName cleans an archive entry's name, refusing one that is absolute or has a ".." element.
-func entryName(name string) (string, error) {
-	if path.IsAbs(name) {
-		return "", proto.Errorf(proto.Invalid, "the build context has an entry %q with an absolute name", name)
-	}
-	if slices.Contains(strings.Split(name, "/"), "..") {
-		return "", proto.Errorf(proto.Invalid, "the build context has an entry %q that climbs out with \"..\"", name)
-	}
-	return path.Clean(name), nil
-}
-
-// isLocal reports whether a cleaned slash-separated path stays below the directory it is relative to.
-func isLocal(p string) bool {
-	return p != ".." && !strings.HasPrefix(p, "../") && !path.IsAbs(p)
 }
 
 // errLimit is what limitReader returns once the limit is passed.

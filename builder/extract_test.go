@@ -43,7 +43,7 @@ func hardlink(name, target string) entry {
 var mtime = time.Date(2021, 3, 4, 5, 6, 7, 123456789, time.UTC)
 
 // tarOf returns a tar archive of entries, in PAX format unless an entry says otherwise.
-func tarOf(t *testing.T, entries ...entry) []byte {
+func tarOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -65,7 +65,7 @@ func tarOf(t *testing.T, entries ...entry) []byte {
 }
 
 // gzipOf compresses b.
-func gzipOf(t *testing.T, b []byte) []byte {
+func gzipOf(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

@@ -18,14 +18,20 @@ const objectReadTimeout = time.Hour
 
 // PutContext stores the build context archive r reads under name, streaming it into the object store, and
 // returns the number of bytes stored. A context already stored under name is replaced. If r returns an
-// error, nothing is kept (an earlier context under name stays as it was) and that error is returned
-// wrapped, so errors.As still finds a *proto.Error in it.
+// error, or ctx is done before the end, nothing is kept (an earlier context under name stays as it was) and
+// the error is returned wrapped, so errors.As still finds a *proto.Error in it.
+//
+// The object store writes the chunks before the object that names them, and deletes them itself when the
+// upload fails, with the context it was given: a canceled one would leave them behind, unnamed, until the
+// bucket's max age (a client that hangs up mid-upload cancels its request's context). So the store's work runs
+// on a context of its own, with no deadline (each of its NATS requests has the client's default timeout), and
+// ctx stops the upload through the reader instead.
 func (s *Store) PutContext(ctx context.Context, name string, r io.Reader) (int64, error) {
 	if name == "" {
 		return 0, proto.Errorf(proto.Invalid, "storing context: empty name")
 	}
-	src := &errReader{r: r}
-	info, err := s.contexts.Put(ctx, jetstream.ObjectMeta{Name: name}, src)
+	src := &errReader{r: fillReader{&ctxReader{ctx: ctx, r: r}}}
+	info, err := s.contexts.Put(context.WithoutCancel(ctx), jetstream.ObjectMeta{Name: name}, src)
 	if readErr := src.err(); readErr != nil {
 		return 0, fmt.Errorf("reading context %s: %w", name, readErr)
 	}
@@ -109,3 +115,36 @@ func (e *errReader) Read(p []byte) (int, error) {
 
 // err returns the first error the reader returned, if any.
 func (e *errReader) err() error { return e.first }
+
+// fillReader fills each Read's buffer whole unless its source ends or fails first. The object store keeps
+// what one Read returns as one chunk, each written to disk before it is acknowledged: a request body read
+// straight would make a chunk, and a disk sync, of every few KiB that came off the network.
+type fillReader struct{ r io.Reader }
+
+// Read reads from the source until p is full, the source ends, or it fails. Like any reader, it may return
+// bytes with io.EOF or an error.
+func (f fillReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := f.r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ctxReader reads from r until ctx is done, and then fails with ctx's cause.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+// Read reads from the source unless ctx is done.
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}

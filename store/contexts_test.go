@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -148,5 +149,44 @@ func TestPutContextReaderFailsKeepsOld(t *testing.T) {
 	}
 	if got := string(readContext(t, s, "c")); got != "good" {
 		t.Errorf("OpenContext(c) = %q after a failed replace, want %q", got, "good")
+	}
+}
+
+// hangUpReader is a request body whose client hangs up: after its data, it cancels the request's context and
+// fails, as net/http does when the connection closes mid-body.
+type hangUpReader struct {
+	data   io.Reader
+	cancel context.CancelFunc
+}
+
+func (r *hangUpReader) Read(p []byte) (int, error) {
+	n, err := r.data.Read(p)
+	if err == io.EOF {
+		r.cancel()
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func TestPutContextClientHangsUp(t *testing.T) {
+	s, js := newStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// 2 MiB: many object chunks have gone out before the client leaves.
+	_, err := s.PutContext(ctx, "aborted", &hangUpReader{data: bytes.NewReader(randomBytes(2 << 20)), cancel: cancel})
+	if err == nil {
+		t.Fatal("PutContext(a body whose client hung up) = nil error, want one")
+	}
+	if _, err := s.OpenContext(t.Context(), "aborted"); proto.ErrorCode(err) != proto.NotFound {
+		t.Errorf("OpenContext(aborted) error = %v, want not found", err)
+	}
+	// Listing objects would not show the chunks: they are named only by the object's info, which was never
+	// written. The bucket's stream counts them.
+	strm, err := js.Stream(t.Context(), "OBJ_kiln_contexts")
+	if err != nil {
+		t.Fatalf("Stream(OBJ_kiln_contexts): %v", err)
+	}
+	if st := strm.CachedInfo().State; st.Msgs != 0 {
+		t.Errorf("the contexts bucket holds %d messages (%d bytes) after an aborted upload, want 0", st.Msgs, st.Bytes)
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // SetLatest records runID as the newest run of task on branch (a branch name, a tag name, or "pr/N" for a pull
 // request; any characters). Run IDs from NextRunID count up, so the record only moves forward: when it already
-// names a later run, because a concurrent delivery recorded its run first, SetLatest leaves it. An ID that did
+// names a later run, because a concurrent delivery recorded its run first, SetLatest leaves it, and when this
+// Store recorded a later run itself it does not look (recentLatest). An ID that did
 // not come from NextRunID replaces whatever is recorded. Workers read the record to skip queued runs that a
 // newer one has superseded.
 func (s *Store) SetLatest(ctx context.Context, task, branch, runID string) error {
@@ -21,6 +22,11 @@ func (s *Store) SetLatest(ctx context.Context, task, branch, runID string) error
 	}
 	if !validID(runID) {
 		return proto.Errorf(proto.Invalid, "recording the latest run of %s on %q: %q is not a run ID", task, branch, runID)
+	}
+	unlock := s.recent.lock(key)
+	defer unlock()
+	if !later(runID, s.recent.get(key)) {
+		return nil // this Store recorded a later run: the record holds it, or a later one still
 	}
 	for try := range maxUpdateTries {
 		if try > 0 {
@@ -35,12 +41,14 @@ func (s *Store) SetLatest(ctx context.Context, task, branch, runID string) error
 		case err != nil:
 			return wrap(err, "reading the latest run of %s on %q", task, branch)
 		case !later(runID, string(e.Value())):
+			s.recent.set(key, string(e.Value()))
 			return nil
 		default:
 			_, err = s.latest.Update(ctx, key, []byte(runID), e.Revision())
 		}
 		switch {
 		case err == nil:
+			s.recent.set(key, runID)
 			return nil
 		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 			continue // another delivery recorded its run in between: compare with that one

@@ -24,17 +24,19 @@ const maxCounterTries = 200
 
 // NextRunID returns a new run ID, unique across every process sharing the store and across restarts: "k"
 // followed by the base-36 value of a counter kept in kiln_meta (k1, k2, ..., kz, k10, ...). The counter is
-// advanced by compare-and-swap, so concurrent callers never get the same ID.
+// advanced by compare-and-swap, so concurrent callers never get the same ID; the calls of one Store that wait at
+// the same time share one compare-and-swap (idBatcher). A call whose ctx ends while it waits may leave a number
+// unused.
 func (s *Store) NextRunID(ctx context.Context) (string, error) {
-	n, err := s.advanceCounter(ctx)
+	n, err := s.ids.next(ctx, s.advanceCounter)
 	if err != nil {
 		return "", wrap(err, "taking a run ID")
 	}
 	return FormatRunID(n), nil
 }
 
-// advanceCounter adds one to the run counter and returns its new value.
-func (s *Store) advanceCounter(ctx context.Context) (uint64, error) {
+// advanceCounter adds by to the run counter and returns its new value.
+func (s *Store) advanceCounter(ctx context.Context, by uint64) (uint64, error) {
 	for try := range maxCounterTries {
 		if try > 0 {
 			if err := backoff(ctx, try); err != nil {
@@ -45,7 +47,7 @@ func (s *Store) advanceCounter(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		value := []byte(strconv.FormatUint(n+1, 10))
+		value := []byte(strconv.FormatUint(n+by, 10))
 		if rev == 0 {
 			_, err = s.meta.Create(ctx, counterKey, value)
 		} else {
@@ -53,9 +55,9 @@ func (s *Store) advanceCounter(ctx context.Context) (uint64, error) {
 		}
 		switch {
 		case err == nil:
-			return n + 1, nil
+			return n + by, nil
 		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			continue // another caller got there first
+			continue // another process got there first
 		default:
 			return 0, err
 		}

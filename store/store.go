@@ -80,6 +80,9 @@ type Store struct {
 	bases      jetstream.KeyValue
 	tags       jetstream.KeyValue
 	secrets    jetstream.KeyValue
+
+	ids    *idBatcher    // NextRunID's calls waiting together
+	recent *recentLatest // the runs SetLatest recorded
 }
 
 // Open creates (or updates, idempotently) the buckets and streams Kiln needs and returns a Store. Every
@@ -90,7 +93,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Replicas < 0 || cfg.LogMaxAge < 0 || cfg.ContextMaxAge < 0 {
 		return nil, proto.Errorf(proto.Invalid, "opening store: negative value in %+v", cfg)
 	}
-	s := &Store{js: js}
+	s := &Store{js: js, ids: &idBatcher{}, recent: newRecentLatest()}
 
 	err := ensure(ctx, func(ctx context.Context) error {
 		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{

@@ -21,6 +21,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS server or cluster `URL`, nats://USER:PASSWORD@HOST:PORT if it wants them; empty embeds one")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "NATS credentials `file` (JWT and seed) to connect to --nats-url with")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "embedded NATS `address`, for workers in other processes")
+	fs.BoolVar(&cfg.NATSSync, "nats-sync", cfg.NATSSync, "embedded NATS fsyncs every write before acknowledging it; false is for benchmarks and tests only: a power cut can then lose queued runs")
 	fs.StringVar(&cfg.BuildkitAddr, "buildkit-addr", "", "external buildkitd `address`; empty starts and supervises one")
 	fs.StringVar(&cfg.BuildkitdBin, "buildkitd", "", "buildkitd `binary` to supervise (default: next to kiln, then $PATH)")
 	fs.StringVar(&cfg.RegistryListen, "registry-listen", cfg.RegistryListen, "embedded OCI registry `address`; empty runs none")

@@ -209,3 +209,21 @@ func withUser(cfg Config) Config {
 	}
 	return cfg
 }
+
+func TestSyncBeforeAck(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		noSync bool
+		want   bool
+	}{
+		{name: "default syncs every write", want: true},
+		{name: "NoSync batches", noSync: true, want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, Config{Dir: t.TempDir(), NoSync: tc.noSync})
+			if got := s.ns.JetStreamConfig().SyncAlways; got != tc.want {
+				t.Errorf("Start(NoSync: %t): JetStream SyncAlways = %t, want %t", tc.noSync, got, tc.want)
+			}
+		})
+	}
+}

@@ -12,10 +12,13 @@
 //     its dependents' runs, one base fanning out to 100 tasks, and the requests polling 1,000 tags costs;
 //   - context fetches from git, go-git against git clone;
 //   - a warm build of a 20 MB context under a key of its own against one shared key;
-//   - a RUN step's start on the isolated network against the host's.
+//   - a RUN step's start on the isolated network against the host's;
+//   - webhook ingest and Queued → Running with the embedded NATS syncing every write before its ack, against
+//     kiln serves started with --nats-sync=false.
 //
-// -only NAME measures one section and prints its markdown instead of writing -out: context-key, network or
-// webhook (the ingest burst and the memory under a flood; not the one-at-a-time latency, which needs workers).
+// -only NAME measures one section and prints its markdown instead of writing -out: context-key, network,
+// webhook (the ingest burst and the memory under a flood; not the one-at-a-time latency, which needs workers),
+// or durability.
 package main
 
 import (
@@ -38,7 +41,7 @@ func main() {
 	runs := flag.Int("runs", 200, "runs for the Queued → Running latency and the memory after")
 	baseRounds := flag.Int("base-rounds", 20, "pushes of a base for each base image latency")
 	netRounds := flag.Int("network-rounds", 50, "RUN steps on each network, isolated and host")
-	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key, network or webhook")
+	only := flag.String("only", "", "measure one section and print its markdown instead of writing -out: context-key, network, webhook or durability")
 	flag.Parse()
 	if err := run(*out, *only, *rounds, *runs, *baseRounds, *netRounds); err != nil {
 		log.Fatalf("benchmark: %v", err)
@@ -46,8 +49,8 @@ func main() {
 }
 
 func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
-	if only != "" && only != "context-key" && only != "network" && only != "webhook" {
-		return fmt.Errorf("-only %q: the sections that run alone are context-key, network and webhook", only)
+	if only != "" && only != "context-key" && only != "network" && only != "webhook" && only != "durability" {
+		return fmt.Errorf("-only %q: the sections that run alone are context-key, network, webhook and durability", only)
 	}
 	root, err := os.Getwd()
 	if err != nil {
@@ -85,6 +88,20 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	}
 
 	b := &bench{root: root, tmp: tmp, bin: bin, buildkitAddr: bkAddr}
+	if only == "durability" {
+		url, commit, stopGit, err := gitRepo(tmp)
+		if err != nil {
+			return err
+		}
+		defer stopGit()
+		log.Printf("durability: %d runs and the ingest bursts on each side, fsync on and off, interleaved", min(runs, 100))
+		d, err := b.benchDurability(ctx, url, commit, min(runs, 100))
+		if err != nil {
+			return fmt.Errorf("durability: %w", err)
+		}
+		fmt.Print(d.markdown())
+		return nil
+	}
 	serve, err := b.startServe(ctx, "kiln", "--workers", "2")
 	if err != nil {
 		return err
@@ -155,6 +172,11 @@ func run(out, only string, rounds, runs, baseRounds, netRounds int) error {
 	}
 	if err := measureIngest(&r.webhook, &r.flood, ingest, pushes); err != nil {
 		return err
+	}
+
+	log.Printf("durability: %d runs and the ingest bursts on each side, fsync on and off, interleaved", min(runs, 100))
+	if r.durability, err = b.benchDurability(ctx, url, commit, min(runs, 100)); err != nil {
+		return fmt.Errorf("durability: %w", err)
 	}
 
 	if r.base, err = b.benchBaseImages(ctx, baseRounds); err != nil {

@@ -22,6 +22,7 @@ type results struct {
 	base              baseResults
 	steps             stepResults
 	network           networkResults
+	durability        durabilityResults
 	git               gitFetchResults
 	contextKey        contextKeyResults
 }
@@ -86,6 +87,7 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "\n")
 	b.WriteString(w.ingestMarkdown())
 	b.WriteString(r.flood.markdown())
+	b.WriteString(r.durability.markdown())
 	b.WriteString(r.steps.markdown())
 	b.WriteString(r.network.markdown())
 	b.WriteString(r.base.markdown())

@@ -8,10 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
-	"strings"
 
 	"github.com/kilnbuild/kiln/proto"
+	"github.com/kilnbuild/kiln/tarentry"
 )
 
 // errUploadAborted ends a check whose upload stopped before the end of the context.
@@ -167,7 +166,7 @@ func walkTar(r io.Reader, limit int64) error {
 		if err != nil && !errors.Is(err, tar.ErrInsecurePath) {
 			return archiveError("the build context is not a valid tar archive", err)
 		}
-		if err := checkEntry(hdr); err != nil {
+		if _, err := tarentry.Check(hdr); err != nil {
 			return err
 		}
 		if total += hdr.Size; hdr.Size < 0 || total > limit {
@@ -175,58 +174,6 @@ func walkTar(r io.Reader, limit int64) error {
 				"the build context is over the %s limit (--max-context-size) once unpacked", byteSize(limit))
 		}
 	}
-}
-
-// checkEntry returns a proto.Invalid error naming hdr's entry when a build context must not hold it.
-func checkEntry(hdr *tar.Header) error {
-	name := hdr.Name
-	switch {
-	case name == "":
-		return proto.Errorf(proto.Invalid, "the build context has an entry with no name")
-	case path.IsAbs(name):
-		return proto.Errorf(proto.Invalid, "the build context entry %q has an absolute name", name)
-	case hasDotDot(name):
-		return proto.Errorf(proto.Invalid, "the build context entry %q has a \"..\" in its name", name)
-	}
-	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeDir:
-		return nil
-	case tar.TypeSymlink:
-		// A relative target is resolved from the link's directory; an absolute one leaves the context when the
-		// archive is unpacked anywhere but at the root.
-		if t := hdr.Linkname; t == "" || path.IsAbs(t) || escapes(path.Join(path.Dir(name), t)) {
-			return proto.Errorf(proto.Invalid,
-				"the build context entry %q is a symlink to %q, outside the context", name, hdr.Linkname)
-		}
-		return nil
-	case tar.TypeLink:
-		// A hard link's target is another entry of the archive, named from its root.
-		if t := hdr.Linkname; t == "" || path.IsAbs(t) || escapes(path.Clean(t)) {
-			return proto.Errorf(proto.Invalid,
-				"the build context entry %q is a hard link to %q, outside the context", name, hdr.Linkname)
-		}
-		return nil
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		return proto.Errorf(proto.Invalid,
-			"the build context entry %q is a device or a fifo, which a build context cannot hold", name)
-	}
-	return proto.Errorf(proto.Invalid,
-		"the build context entry %q has the unsupported tar type %q", name, string(hdr.Typeflag))
-}
-
-// hasDotDot reports whether a slash-separated name has a ".." element.
-func hasDotDot(name string) bool {
-	for _, el := range strings.Split(name, "/") {
-		if el == ".." {
-			return true
-		}
-	}
-	return false
-}
-
-// escapes reports whether a clean relative path leads out of the directory it is relative to.
-func escapes(clean string) bool {
-	return clean == ".." || strings.HasPrefix(clean, "../")
 }
 
 // archiveError returns err as it is when it already has a kind (a limit passed while reading), and as a

@@ -166,7 +166,7 @@ func hardlink(name, target string) tarEntry {
 }
 
 // tarOf returns a tar archive of entries.
-func tarOf(t *testing.T, entries ...tarEntry) []byte {
+func tarOf(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -189,7 +189,7 @@ func tarOf(t *testing.T, entries ...tarEntry) []byte {
 }
 
 // gzipOf returns data compressed with gzip.
-func gzipOf(t *testing.T, data []byte) []byte {
+func gzipOf(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"path"
+	"strings"
+	"unicode"
 
 	"github.com/kilnbuild/kiln/proto"
 	"github.com/kilnbuild/kiln/taskfile"
@@ -127,10 +129,14 @@ func multiStepSpecOf(req BuildRequest) (*proto.BuildSpec, error) {
 }
 
 // cleanDockerfile returns the Dockerfile path p, cleaned, or "Dockerfile" when p is empty. A path that is
-// absolute or leaves the build context is proto.Invalid.
+// absolute, leaves the build context or holds a control character (a NUL, a newline) is proto.Invalid.
 func cleanDockerfile(p string) (string, error) {
 	if p == "" {
 		return defaultDockerfile, nil
+	}
+	if i := strings.IndexFunc(p, unicode.IsControl); i >= 0 {
+		return "", proto.Errorf(proto.Invalid, "dockerfile %q has the control character %U at byte %d: a path has none",
+			p, []rune(p[i:])[0], i)
 	}
 	clean := path.Clean(p)
 	if path.IsAbs(clean) || escapes(clean) || clean == "." {
@@ -158,4 +164,9 @@ func checkBuildArgs(args map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// escapes reports whether a clean relative path leads out of the directory it is relative to.
+func escapes(clean string) bool {
+	return clean == ".." || strings.HasPrefix(clean, "../")
 }

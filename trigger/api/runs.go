@@ -121,7 +121,10 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch action {
 	case canceledInQueue:
-		// The run is canceled whatever happens here; an open log only keeps its followers waiting.
+		// The run is canceled whatever happens here; an open log only keeps its followers waiting. Both
+		// cleanups run even when the client has gone.
+		ctx, cancel := cleanupContext(ctx)
+		defer cancel()
 		if err := s.st.FinishLog(ctx, id); err != nil {
 			s.log.ErrorContext(ctx, "could not finish the log of a canceled run", "run", id, "err", err)
 		}

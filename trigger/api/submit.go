@@ -20,6 +20,16 @@ import (
 // run on a context the client cannot cancel, so that a client that leaves does not leave half a run behind.
 const commitTimeout = 30 * time.Second
 
+// cleanupTimeout bounds a cleanup that must happen whatever the client does, such as deleting what a refused
+// or aborted submission stored. It runs on a context of its own (cleanupContext): the request's is canceled
+// as soon as the client hangs up, which is when there is most to clean.
+const cleanupTimeout = 30 * time.Second
+
+// cleanupContext returns a context for a cleanup that must outlive ctx's cancel, bounded by cleanupTimeout.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
 // submit is POST /v1/runs. A multipart submission has a "request" part, then a "context" part that streams
 // into the store while it is checked; one whose request names a context URL has the request part only, and
 // so may a plain JSON body. It records the run as Queued and publishes its RunRequested, and answers 202 with
@@ -186,7 +196,9 @@ func (s *Server) storeContext(ctx context.Context, name string, src io.Reader) e
 // dropContext deletes the build context stored under name, if any. A failure is logged: there is nobody
 // else to tell, and a leftover object wastes space but harms nothing.
 func (s *Server) dropContext(ctx context.Context, name string) {
-	err := s.st.DeleteContext(context.WithoutCancel(ctx), name)
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	err := s.st.DeleteContext(ctx, name)
 	if err != nil && proto.ErrorCode(err) != proto.NotFound {
 		s.log.ErrorContext(ctx, "could not delete a build context", "name", name, "err", err)
 	}

@@ -127,6 +127,11 @@ func TestSubmitBadRequest(t *testing.T) {
 		{"timeout negative", []formPart{{"request", []byte(`{"timeout":-5}`)}, {"context", good}}, "timeout -5"},
 		{"dockerfile outside", []formPart{{"request", []byte(`{"dockerfile":"../Dockerfile"}`)}, {"context", good}}, `"../Dockerfile"`},
 		{"dockerfile absolute", []formPart{{"request", []byte(`{"dockerfile":"/Dockerfile"}`)}, {"context", good}}, `"/Dockerfile"`},
+		{"dockerfile with a NUL", []formPart{{"request", []byte(`{"dockerfile":"Dockerfile\u0000x"}`)}, {"context", good}},
+			`dockerfile "Dockerfile\x00x" has the control character U+0000`},
+		{"dockerfile with a newline", []formPart{{"request", []byte(`{"dockerfile":"ci/\nDockerfile"}`)}, {"context", good}},
+			`dockerfile "ci/\nDockerfile" has the control character U+000A`},
+		{"tag with a scheme", []formPart{{"request", []byte(`{"tags":["http://x/y:1"]}`)}, {"context", good}}, `tag "http://x/y:1" is a URL`},
 		{"template does not parse", []formPart{{"request", []byte(`{"tags":["app:{{.Run.ID"]}`)}, {"context", good}}, `tag "app:{{.Run.ID"`},
 		{"unknown template field", []formPart{{"request", []byte(`{"tags":["app:{{.Run.Commit}}"]}`)}, {"context", good}}, "Commit"},
 		{"bad reference", []formPart{{"request", []byte(`{"tags":["app:not a tag"]}`)}, {"context", good}}, `tag "app:not a tag"`},
@@ -177,6 +182,10 @@ func TestSubmitBadContext(t *testing.T) {
 		{"symlink out", func(t *testing.T) []byte { return tarOf(t, dir("a/"), symlink("a/link", "../../etc")) }, 400, `"a/link"`},
 		{"absolute symlink", func(t *testing.T) []byte { return tarOf(t, symlink("link", "/etc/passwd")) }, 400, `"link"`},
 		{"hardlink out", func(t *testing.T) []byte { return tarOf(t, hardlink("hl", "../outside")) }, 400, `"hl"`},
+		{"hardlink through dot dot", func(t *testing.T) []byte {
+			return tarOf(t, dir("a/"), file("a/x", "x"), hardlink("hl", "a/../a/x"))
+		}, 400, `hard link "hl" to "a/../a/x"`},
+		{"hardlink absolute", func(t *testing.T) []byte { return tarOf(t, file("x", "x"), hardlink("hl", "/x")) }, 400, `hard link "hl" to "/x"`},
 		{"device", func(t *testing.T) []byte {
 			return tarOf(t, tarEntry{hdr: tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}})
 		}, 400, `"null" is a device`},

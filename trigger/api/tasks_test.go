@@ -218,6 +218,8 @@ func TestCreateTaskRefused(t *testing.T) {
 		{"tag not a template", `{"name":"app",` + ctx + `,"tags":["app:{{.Run.ID"]}`, 400, `tag "app:{{.Run.ID"`},
 		{"tag not a reference", `{"name":"app",` + ctx + `,"tags":["app:a b"]}`, 400, `tag "app:a b"`},
 		{"dockerfile outside", `{"name":"app",` + ctx + `,"dockerfile":"../Dockerfile"}`, 400, `"../Dockerfile"`},
+		{"dockerfile with a NUL", `{"name":"app",` + ctx + `,"dockerfile":"Dockerfile\u0000.txt"}`, 400, `dockerfile "Dockerfile\x00.txt" has the control character U+0000`},
+		{"tag with a scheme", `{"name":"app",` + ctx + `,"tags":["http://x/y:1"]}`, 400, `tag "http://x/y:1" is a URL`},
 		{"timeout", `{"name":"app",` + ctx + `,"timeout":90000}`, 400, "timeout 90000"},
 		{"bad path filter", `{"name":"app",` + ctx + `,"pathFilters":["src/["]}`, 400, `"src/["`},
 		{"base image trigger type", `{"name":"app",` + ctx + `,"baseImageTriggerType":"All"}`, 400, `baseImageTriggerType "All" is not "runtime" or "all"`},

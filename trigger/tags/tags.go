@@ -50,13 +50,28 @@ func Render(tags []string, run Run, registry string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, qualify(ref, registry))
-		if _, err := name.NewTag(out[len(out)-1], name.StrictValidation); err != nil {
-			return nil, proto.Errorf(proto.Invalid, "tag %s is not a valid image reference (registry/repository:tag): %s",
-				quote(tag), tmpl.Short(err.Error(), maxQuoted))
+		ref = qualify(ref, registry)
+		if err := checkReference(tag, ref); err != nil {
+			return nil, err
 		}
+		out = append(out, ref)
 	}
 	return out, nil
+}
+
+// checkReference returns a proto.Invalid error naming the tag template tag when ref, its rendering, is not a
+// full tag reference. A URL (http://host/repo:1) is refused: go-containerregistry would take "http:" for a
+// registry.
+func checkReference(tag, ref string) error {
+	if scheme, _, ok := strings.Cut(ref, "://"); ok {
+		return proto.Errorf(proto.Invalid,
+			"tag %s is a URL (%s://...): a tag is registry/repository:tag, with no scheme", quote(tag), tmpl.Short(scheme, maxQuoted))
+	}
+	if _, err := name.NewTag(ref, name.StrictValidation); err != nil {
+		return proto.Errorf(proto.Invalid, "tag %s is not a valid image reference (registry/repository:tag): %s",
+			quote(tag), tmpl.Short(err.Error(), maxQuoted))
+	}
+	return nil
 }
 
 // Check renders tags over sample values of every field, so that a template that does not parse or names an

@@ -49,6 +49,9 @@ func TestRenderTagsErrors(t *testing.T) {
 		{"no tag", "acme/app", "registry.local", "not a valid image reference"},
 		{"no registry and none by default", "acme/app:1", "", "not a valid image reference"},
 		{"empty", "", "registry.local", "not a valid image reference"},
+		{"URL", "http://x/y:1", "registry.local", "is a URL (http://...)"},
+		{"URL with a registry", "https://ghcr.io/acme/app:1", "registry.local", "is a URL (https://...)"},
+		{"URL from a template", "http://{{.Run.Registry}}/app:{{.Run.ID}}", "registry.local", "is a URL (http://...)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,9 @@ type Config struct {
 	// on the first start and kept in the data directory (nats-credentials).
 	NATSURL    string
 	NATSListen string
+	// NATSSync makes the embedded NATS server fsync every write before it acknowledges it, so that a run Kiln
+	// answered 202 for survives a power cut. DefaultConfig sets it; turning it off is a benchmark and test knob.
+	NATSSync bool
 	// NATSCreds is a NATS credentials file (JWT and seed) to connect to NATSURL with; "" uses none.
 	NATSCreds string
 	// BuildkitAddr names an external buildkitd; "" starts and supervises one (BuildkitdBin, or found next to kiln).
@@ -80,6 +83,7 @@ func DefaultConfig() Config {
 		DataDir:          "/var/lib/kiln",
 		Listen:           "127.0.0.1:8080",
 		NATSListen:       "127.0.0.1:4222",
+		NATSSync:         true,
 		RegistryListen:   "127.0.0.1:5000",
 		Workers:          2,
 		MaxContextSize:   1 << 30,

@@ -164,7 +164,7 @@ func (m *Main) startNATS(ctx context.Context) (jetstream.JetStream, error) {
 			return nil, fmt.Errorf("starting embedded NATS: %w", err)
 		}
 		m.natsd, err = natsd.Start(ctx, natsd.Config{Dir: filepath.Join(m.cfg.DataDir, "nats"), Host: host, Port: port,
-			User: user, Password: password})
+			User: user, Password: password, NoSync: !m.cfg.NATSSync})
 		if err != nil {
 			return nil, fmt.Errorf("starting embedded NATS: %w", err)
 		}
