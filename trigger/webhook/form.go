@@ -101,8 +101,12 @@ func (f *formPayload) endField() {
 		f.fail()
 		f.esc = 0
 	}
-	if f.capture {
+	switch {
+	case f.capture:
 		f.capture, f.done = false, true
+	case !f.inValue && !f.found && string(f.key) == formField:
+		// A field with no '=' has an empty value, as url.ParseQuery reads it: the payload is empty.
+		f.found, f.done = true, true
 	}
 	f.key, f.inValue = f.key[:0], false
 }
