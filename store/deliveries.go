@@ -17,18 +17,32 @@ import (
 // source and ID, in any number of processes, exactly one gets first = true. A mark lasts 30 days, as long as
 // GitHub lets a delivery be redelivered by hand. An empty source or ID is proto.Invalid.
 func (s *Store) MarkDelivery(ctx context.Context, source, id string) (first bool, err error) {
+	first, _, err = s.MarkDeliveryBy(ctx, source, id, time.Now().UTC().Format(time.RFC3339))
+	return first, err
+}
+
+// MarkDeliveryBy is MarkDelivery that keeps by with the mark (a delivery ID, say) and, when the mark was there
+// already, returns what its first maker kept: one write to the store, and a read only when it is not first.
+func (s *Store) MarkDeliveryBy(ctx context.Context, source, id, by string) (first bool, firstBy string, err error) {
 	key, err := deliveryKey(source, id)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	_, err = s.deliveries.Create(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339)))
+	_, err = s.deliveries.Create(ctx, key, []byte(by))
 	switch {
 	case err == nil:
-		return true, nil
+		return true, "", nil
 	case errors.Is(err, jetstream.ErrKeyExists):
-		return false, nil
+		e, err := s.deliveries.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, "", nil // unmarked again since: what made it is not known, and it did not act
+		}
+		if err != nil {
+			return false, "", wrap(err, "reading the mark of %s delivery %q", source, id)
+		}
+		return false, string(e.Value()), nil
 	default:
-		return false, wrap(err, "marking %s delivery %q", source, id)
+		return false, "", wrap(err, "marking %s delivery %q", source, id)
 	}
 }
 

@@ -134,3 +134,25 @@ func TestDeliveriesExpireAfterThirtyDays(t *testing.T) {
 		t.Errorf("kiln_deliveries TTL = %v, want %v", st.TTL(), want)
 	}
 }
+
+// TestMarkDeliveryBy: the first mark keeps what made it, a later call reads it back, and a mark removed again
+// is first once more.
+func TestMarkDeliveryBy(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	first, by, err := s.MarkDeliveryBy(ctx, "github", "change:abc/web", "d1")
+	if err != nil || !first || by != "" {
+		t.Fatalf("MarkDeliveryBy(d1) = %t, %q, %v, want true, \"\", nil", first, by, err)
+	}
+	first, by, err = s.MarkDeliveryBy(ctx, "github", "change:abc/web", "d2")
+	if err != nil || first || by != "d1" {
+		t.Fatalf("MarkDeliveryBy(d2) after d1 = %t, %q, %v, want false, \"d1\", nil", first, by, err)
+	}
+	if err := s.UnmarkDelivery(ctx, "github", "change:abc/web"); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err = s.MarkDeliveryBy(ctx, "github", "change:abc/web", "d3")
+	if err != nil || !first {
+		t.Fatalf("MarkDeliveryBy(d3) after the mark was removed = %t, %v, want true, nil", first, err)
+	}
+}

@@ -13,7 +13,7 @@ import (
 type Store interface {
 	ListTasks(ctx context.Context) ([]*proto.Task, error)
 	NextRunID(ctx context.Context) (string, error)
-	MarkDelivery(ctx context.Context, source, id string) (first bool, err error)
+	MarkDeliveryBy(ctx context.Context, source, id, by string) (first bool, firstBy string, err error)
 	UnmarkDelivery(ctx context.Context, source, id string) error
 	SetLatest(ctx context.Context, task, branch, runID string) error
 }
