@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -158,7 +159,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 
 	err = ensure(ctx, func(ctx context.Context) error {
 		var err error
-		s.logStrm, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		logs := jetstream.StreamConfig{
 			Name:        proto.StreamLogs,
 			Description: "Kiln run logs while they are written, one subject per run",
 			Subjects:    []string{proto.LogSubject(">")},
@@ -166,7 +167,18 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			Replicas:    cfg.Replicas,
 			MaxAge:      cfg.LogMaxAge,
 			Duplicates:  logsDuplicateWindow,
-		})
+		}
+		// A running build's log promises nothing: it is acknowledged before it reaches the disk, which a server
+		// that syncs every write would otherwise do for each batch of every build's log. nats-server allows it
+		// on a stream that is not replicated, and only when the stream is made: one made before keeps its mode.
+		if cfg.Replicas <= 1 {
+			logs.PersistMode = jetstream.AsyncPersistMode
+		}
+		s.logStrm, err = js.CreateOrUpdateStream(ctx, logs)
+		if err != nil && logs.PersistMode == jetstream.AsyncPersistMode && strings.Contains(err.Error(), "persist mode") {
+			logs.PersistMode = jetstream.DefaultPersistMode
+			s.logStrm, err = js.CreateOrUpdateStream(ctx, logs)
+		}
 		return err
 	})
 	if err != nil {

@@ -176,3 +176,34 @@ func withTimeout(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// TestLogsStreamPersistMode: a new KILN_LOGS is acknowledged before it is synced, and a store opens over one
+// that an earlier Kiln made syncing, which keeps its mode (nats-server refuses to change it).
+func TestLogsStreamPersistMode(t *testing.T) {
+	ctx := t.Context()
+	t.Run("new", func(t *testing.T) {
+		_, js := newStore(t)
+		info, err := js.Stream(ctx, proto.StreamLogs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.CachedInfo().Config.PersistMode; got != jetstream.AsyncPersistMode {
+			t.Errorf("KILN_LOGS persist mode = %v, want async", got)
+		}
+	})
+	t.Run("made before", func(t *testing.T) {
+		js := connect(t, startServer(t, t.TempDir()))
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: proto.StreamLogs,
+			Subjects: []string{proto.LogSubject(">")}, Storage: jetstream.FileStorage}); err != nil {
+			t.Fatal(err)
+		}
+		openStore(t, js, store.Config{})
+		info, err := js.Stream(ctx, proto.StreamLogs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.CachedInfo().Config.PersistMode; got != jetstream.DefaultPersistMode {
+			t.Errorf("KILN_LOGS made before persist mode = %v, want default (kept)", got)
+		}
+	})
+}
