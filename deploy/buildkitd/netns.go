@@ -36,13 +36,9 @@ func releaseNamespaces(root string, subnet netip.Prefix, ipam string) error {
 	ids := make(map[string]bool)
 	var errs []error
 	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		// A namespace may be mounted more than once; each unmount takes off the top one. MNT_DETACH lets go of
-		// one that a dying process still holds.
-		for syscall.Unmount(p, syscall.MNT_DETACH) == nil {
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("removing network namespace %s: %w", p, err))
+		// MNT_DETACH lets go of a namespace that a dying process still holds.
+		if err := unmountRemove(filepath.Join(dir, e.Name()), syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("taking down a network namespace: %w", err))
 			continue
 		}
 		ids[e.Name()] = true

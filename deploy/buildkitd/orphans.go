@@ -266,14 +266,17 @@ func removeBundle(bundle string) error {
 // unmountAll takes every mount off dir and removes it, an empty directory then. It returns an error, and
 // removes nothing, when dir stays mounted or holds files.
 func unmountAll(dir string) error {
-	for {
-		// A directory may be mounted more than once; each unmount takes off the top one.
-		if err := syscall.Unmount(dir, 0); err != nil {
-			break
-		}
+	return unmountRemove(dir, 0)
+}
+
+// unmountRemove takes every mount off path with the unmount flags given and removes it: a directory, empty
+// then, or the file a namespace was bind-mounted on.
+func unmountRemove(path string, flags int) error {
+	// A path may be mounted more than once; each unmount takes off the top one.
+	for syscall.Unmount(path, flags) == nil {
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing %s: %w", dir, err)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", path, err)
 	}
 	return nil
 }
